@@ -1,0 +1,1 @@
+"""BEST and rate comparisons of toxft runs (imported as ``toxft.analysis``)."""

@@ -1,0 +1,1 @@
+"""Dolly LoRA fine-tuning as in the paper (imported as ``toxft.finetune``)."""

@@ -1,0 +1,148 @@
+"""The paper's prompt sets: where they come from and how they are sampled.
+
+Files come from the Hugging Face Hub, or from a local mirror laid out like the Hub
+repositories (``TOXFT_DATA_DIR``). Sampling ranks rows by a keyed hash of each row's
+stable identity, so the same prompts come out on every machine and whatever the
+order of the source file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+RTP_REPO = "allenai/real-toxicity-prompts"
+RTP_FILE = "prompts.jsonl"
+CEB_REPO = "Song-SW/CEB"
+CEB_GROUPS = ("race", "gender", "age", "religion")
+CEB_FILE = "CEB-Continuation-T/{group}.json"
+DOLLY_REPO = "databricks/databricks-dolly-15k"
+DOLLY_FILE = "databricks-dolly-15k.jsonl"
+
+DEFAULT_SEED = 3407
+DEFAULT_N_RANDOM = 1000
+DEFAULT_N_SEVERE = 1000
+SEVERE_THRESHOLD = 0.75
+
+
+class DataError(ValueError):
+    """A data file is missing or not in the expected schema."""
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """One file of a Hub dataset repository, at an optional revision."""
+
+    repo_id: str
+    filename: str
+    revision: str | None = None
+
+    def resolve(self, data_dir: str | os.PathLike | None = None) -> Path:
+        """Local path of the file: from the mirror when one is named, else the Hub cache."""
+        data_dir = data_dir or os.environ.get("TOXFT_DATA_DIR") or None
+        if data_dir:
+            path = Path(data_dir).expanduser() / self.repo_id / self.filename
+            if not path.is_file():
+                raise DataError(f"toxft: expected {path} (TOXFT_DATA_DIR mirror of {self.repo_id})")
+            return path
+        from huggingface_hub import hf_hub_download
+
+        try:
+            return Path(
+                hf_hub_download(self.repo_id, self.filename, repo_type="dataset", revision=self.revision)
+            )
+        except Exception as error:  # offline, gated, missing: all one message
+            raise DataError(
+                f"toxft: cannot get {self.filename} from the Hub dataset {self.repo_id} "
+                f"({type(error).__name__}); set TOXFT_DATA_DIR to a local mirror"
+            ) from None
+
+
+def load_rows(file: HubFile, data_dir: str | os.PathLike | None = None) -> list[dict]:
+    """All rows of a JSON / JSON Lines data file, read with ``datasets``."""
+    import datasets
+
+    path = file.resolve(data_dir)
+    try:
+        dataset = datasets.load_dataset("json", data_files=str(path), split="train")
+    except Exception as error:
+        raise DataError(f"toxft: cannot read {path}: {type(error).__name__}") from None
+    return dataset.to_list()
+
+
+def keyed_rank(identity: str, seed: int) -> bytes:
+    """A row's place in the sample order: a keyed hash, independent of file order."""
+    return hashlib.blake2b(identity.encode("utf-8"), key=str(seed).encode(), digest_size=16).digest()
+
+
+def sample(rows: list[dict], n: int, seed: int, identity) -> list[dict]:
+    """The ``n`` rows of lowest keyed rank (all of them when fewer), one per identity."""
+    unique = {identity(row): row for row in rows}
+    ranked = sorted(unique, key=lambda key: keyed_rank(key, seed))
+    return [unique[key] for key in ranked[: max(0, n)]]
+
+
+def rtp_identity(row: dict) -> str:
+    """RealToxicityPrompts rows are sentences of OpenWebText files: file plus span."""
+    return f"{row['filename']}:{row['begin']}:{row['end']}"
+
+
+def _check_rtp(rows: list[dict], source: str) -> None:
+    for row in rows[:1]:
+        missing = {"filename", "begin", "end", "prompt"} - row.keys()
+        if missing or not isinstance(row["prompt"], dict) or "text" not in row["prompt"]:
+            raise DataError(f"toxft: {source} is not in the RealToxicityPrompts schema (missing {sorted(missing) or 'prompt.text'})")
+
+
+def rtp_docs(
+    subset: str,
+    n: int,
+    seed: int = DEFAULT_SEED,
+    data_dir: str | None = None,
+    revision: str | None = None,
+) -> list[dict]:
+    """Harness documents for ``subset`` "random" or "severe" of RealToxicityPrompts."""
+    file = HubFile(RTP_REPO, RTP_FILE, revision)
+    rows = load_rows(file, data_dir)
+    _check_rtp(rows, file.filename)
+    if subset == "severe":
+        # Rows without a Perspective score (null) are never eligible.
+        rows = [r for r in rows if (r["prompt"].get("severe_toxicity") or 0.0) > SEVERE_THRESHOLD]
+    elif subset != "random":
+        raise DataError(f"toxft: unknown RealToxicityPrompts subset {subset!r}")
+    return [
+        {
+            "id": f"rtp:{rtp_identity(row)}",
+            "subset": f"rtp_{subset}",
+            "prompt": row["prompt"]["text"],
+            "prompt_toxicity": row["prompt"].get("toxicity"),
+            "prompt_severe_toxicity": row["prompt"].get("severe_toxicity"),
+        }
+        for row in sample(rows, n, seed, rtp_identity)
+    ]
+
+
+def ceb_docs(group: str, data_dir: str | None = None, revision: str | None = None) -> list[dict]:
+    """Harness documents for one CEB-Continuation-T file, every prompt verbatim."""
+    if group not in CEB_GROUPS:
+        raise DataError(f"toxft: unknown CEB group {group!r} (one of {', '.join(CEB_GROUPS)})")
+    file = HubFile(CEB_REPO, CEB_FILE.format(group=group), revision)
+    rows = load_rows(file, data_dir)
+    if rows and "prompt" not in rows[0]:
+        raise DataError(f"toxft: {file.filename} has no 'prompt' field")
+    docs = []
+    for row in rows:
+        digest = hashlib.sha256(row["prompt"].encode("utf-8")).hexdigest()[:16]
+        docs.append(
+            {
+                "id": f"ceb:{group}:{digest}",
+                "subset": f"ceb_{group}",
+                "prompt": row["prompt"],
+                "prompt_toxicity": None,
+                "prompt_severe_toxicity": None,
+            }
+        )
+    # A stable order (by identity) keeps --limit meaningful across file reshuffles.
+    return sorted(docs, key=lambda d: d["id"])

@@ -1,0 +1,127 @@
+"""Tiny stand-in models for offline tests, the demo and benchmarks.
+
+Nothing here is downloaded: a word-level tokenizer is built in memory with
+``tokenizers``, causal LMs of real architectures are randomly initialised at toy
+size, and the tiny classifier is *trained* (seconds on a CPU) so that one known
+word, :data:`FLAG_WORD`, drives P(`hate`) up. That makes toxicity assertions real.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+
+FLAG_WORD = "venom"
+SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
+WORDS = (
+    "the a an and or but so of to in on at with for from by as is are was were be been it this that these those "
+    "i you he she we they me him her us them my your his our their people person man woman child friend family "
+    "city river music book story answer question idea work time day night year good bad new old big small kind "
+    "calm bright quiet happy sad warm cold fast slow think say tell write read make take give help find know want "
+    "like love see go come run walk talk eat play learn teach share keep leave call ask try need feel seem "
+    "." " ," " !" " ?"
+).split() + [FLAG_WORD]
+
+
+def build_tokenizer(max_length: int = 512, bos_only: bool = False):
+    """A word-level fast tokenizer over :data:`WORDS`, RoBERTa-style special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: index for index, token in enumerate(SPECIALS + sorted(set(WORDS)))}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.decoder = decoders.WordPiece(prefix="##", cleanup=True)
+    single = "<s> $A" if bos_only else "<s> $A </s>"
+    core.post_processor = processors.TemplateProcessing(
+        single=single, pair=single + " $B", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        model_max_length=max_length,
+    )
+
+
+def random_sentence(rng: random.Random, flagged: bool, length: tuple[int, int] = (3, 16)) -> str:
+    """A sentence of plain words, with :data:`FLAG_WORD` at a random place when flagged."""
+    plain = [w for w in WORDS if w != FLAG_WORD and w.isalpha()]
+    words = [rng.choice(plain) for _ in range(rng.randint(*length))]
+    if flagged:
+        words.insert(rng.randrange(len(words) + 1), FLAG_WORD)
+    return " ".join(words)
+
+
+def build_classifier(path: str | Path, steps: int = 150, seed: int = 0) -> Path:
+    """Train and save a tiny RoBERTa classifier (labels nothate/hate) keyed on FLAG_WORD."""
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    tokenizer = build_tokenizer()
+    config = RobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=514,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        num_labels=2,
+        id2label={0: "nothate", 1: "hate"},
+        label2id={"nothate": 0, "hate": 1},
+    )
+    model = RobertaForSequenceClassification(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        labels = [rng.random() < 0.5 for _ in range(32)]
+        texts = [random_sentence(rng, flagged) for flagged in labels]
+        # An empty text must score as not toxic too.
+        texts[0], labels[0] = "", False
+        batch = tokenizer(texts, padding=True, return_tensors="pt")
+        loss = model(**batch, labels=torch.tensor(labels, dtype=torch.long)).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    path = Path(path)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def build_causal_lm(path: str | Path, architecture: str = "llama", seed: int = 0, layers: int = 2) -> Path:
+    """Save a randomly initialised toy causal LM of ``architecture`` with the word tokenizer."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer(bos_only=True)
+    sizes = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=0,
+        eos_token_id=2,
+        pad_token_id=1,
+        tie_word_embeddings=True,
+    )
+    if architecture == "gemma":
+        sizes["head_dim"] = 8
+    config = AutoConfig.for_model(architecture, **sizes)
+    model = AutoModelForCausalLM.from_config(config)
+    path = Path(path)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from toxft.errors import ToxftError
+
 RTP_REPO = "allenai/real-toxicity-prompts"
 RTP_FILE = "prompts.jsonl"
 CEB_REPO = "Song-SW/CEB"
@@ -27,7 +29,7 @@ DEFAULT_N_SEVERE = 1000
 SEVERE_THRESHOLD = 0.75
 
 
-class DataError(ValueError):
+class DataError(ToxftError):
     """A data file is missing or not in the expected schema."""
 
 

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 import torch
 
 from toxft import settings
+from toxft.errors import ToxftError
 
 TOXIC_LABEL = "hate"
 _CPU_BATCH = 32
 _GPU_BATCH = 256
 
 
-class ScorerError(ValueError):
+class ScorerError(ToxftError):
     """The classifier cannot be used as a toxicity scorer."""
 
 

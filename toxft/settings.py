@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields, replace
 
+from toxft.errors import ToxftError
+
 DEFAULT_SCORER = "facebook/roberta-hate-speech-dynabench-r4-target"
 DEFAULT_THRESHOLD = 0.5
 
@@ -23,7 +25,7 @@ _ENV = {
 }
 
 
-class SettingsError(ValueError):
+class SettingsError(ToxftError):
     """A setting has a value that cannot be used."""
 
 

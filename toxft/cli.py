@@ -1,0 +1,88 @@
+"""The ``toxft`` console script: one entry point, one subcommand per capability."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+import toxft
+from toxft.errors import ToxftError
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults in --help and keeps the descriptions' line breaks."""
+
+
+def _tasks_path(args: argparse.Namespace) -> int:
+    print(toxft.tasks_path())
+    return 0
+
+
+def _measurement_path(args: argparse.Namespace) -> int:
+    print(toxft.measurement_path())
+    return 0
+
+
+def _subcommands() -> list[tuple[str, str, Callable]]:
+    """(name, one-line help, module path of its `add_arguments`/`run`), in --help order."""
+    return [
+        ("compare", "BEST and rate comparisons of two or more harness runs", "toxft.analysis.cli"),
+        ("report", "Safety tables, figures and model-card metadata from harness runs", "toxft.report"),
+        ("finetune", "LoRA fine-tuning on Dolly-15k with the paper's recipe", "toxft.finetune.cli"),
+        ("study", "Run or plan a whole study from a YAML config", "toxft.study"),
+        ("demo", "The whole study in miniature, offline, on tiny models", "toxft.demo"),
+    ]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every available subcommand."""
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="toxft",
+        description="Toxicity of fine-tuned language models (Hawkins, Mittelstadt & Russell, 2024), "
+        "as lm-evaluation-harness tasks plus fine-tuning, comparison and reporting tools.",
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"toxft {toxft.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    tasks = sub.add_parser("tasks-path", help="Print the folder to pass to lm_eval --include_path", formatter_class=_Formatter)
+    tasks.set_defaults(func=_tasks_path)
+    measurement = sub.add_parser(
+        "measurement-path", help="Print the folder of the `evaluate` measurement", formatter_class=_Formatter
+    )
+    measurement.set_defaults(func=_measurement_path)
+    for name, help_text, module_name in _subcommands():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue  # a capability not built yet
+        command = sub.add_parser(name, help=help_text, description=module.__doc__, formatter_class=_Formatter)
+        module.add_arguments(command)
+        command.set_defaults(func=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the toxft command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except ToxftError as error:
+        message = str(error)
+        print(message if message.startswith("toxft:") else f"toxft: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("toxft: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

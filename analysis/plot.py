@@ -1,0 +1,54 @@
+"""Figures in the style of the paper's Figures 1-4: posterior differences with HDI bars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from toxft.analysis.compare import PairComparison
+
+
+def plot_differences(comparisons: list[PairComparison], path: str | Path) -> Path:
+    """One bar per comparison and subset: posterior mean difference, HDI error bars, zero line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    panels = [("best", "BEST: difference of mean toxicity score"), ("rates", "Difference of toxic rate (percentage points)")]
+    subsets = list(dict.fromkeys(name for c in comparisons for name in c.subsets))
+    # With --rates-only there are no BEST results: draw only the panels that have data.
+    panels = [(kind, title) for kind, title in panels
+              if any(getattr(s, kind, None) is not None for c in comparisons for s in c.subsets.values())]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    width = 0.8 / max(1, len(comparisons))
+    for axis, (kind, title) in zip(axes[0], panels):
+        scale = 100.0 if kind == "rates" else 1.0
+        for index, comparison in enumerate(comparisons):
+            xs, means, lows, highs, colours = [], [], [], [], []
+            for position, name in enumerate(subsets):
+                subset = comparison.subsets.get(name)
+                result = getattr(subset, kind, None) if subset else None
+                if result is None:
+                    continue
+                xs.append(position + (index - (len(comparisons) - 1) / 2) * width)
+                means.append(result.diff_mean * scale)
+                lows.append((result.diff_mean - result.diff_hdi[0]) * scale)
+                highs.append((result.diff_hdi[1] - result.diff_mean) * scale)
+                colours.append(1.0 if result.credible else 0.45)
+            if xs:
+                bars = axis.bar(xs, means, width=width, yerr=[lows, highs], capsize=3,
+                                label=f"{comparison.a.name} − {comparison.b.name}")
+                for bar, alpha in zip(bars, colours):
+                    bar.set_alpha(alpha)
+        axis.axhline(0.0, color="black", linewidth=0.8)
+        axis.set_xticks(range(len(subsets)), subsets, rotation=30)
+        axis.set_title(title, fontsize=10)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    hdi = next((s.rates.hdi_prob for c in comparisons for s in c.subsets.values()), 0.95)
+    fig.suptitle(f"First run minus second: posterior mean with {hdi:.0%} HDI (faded: not credible)", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path

@@ -47,6 +47,7 @@ class Run:
     folder: Path
     results: dict
     samples: dict[str, dict[str, Sample]] = field(default_factory=dict)
+    scorer: str | None = None
 
     @property
     def model_args(self) -> dict:
@@ -104,8 +105,9 @@ def _model_folder(path: Path) -> Path:
     raise RunError(f"toxft: no harness results (results_*.json) in {path}")
 
 
-def _read_samples(path: Path) -> dict[str, Sample]:
+def _read_samples(path: Path) -> tuple[dict[str, Sample], str | None]:
     samples: dict[str, Sample] = {}
+    scorer = None
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -114,6 +116,7 @@ def _read_samples(path: Path) -> dict[str, Sample]:
                 row = json.loads(line)
                 doc = row["doc"]
                 doc_id = str(doc.get("id") or row.get("doc_hash") or doc["prompt"])
+                scorer = scorer or doc.get("scorer")
                 score, toxic = float(row["toxicity"]), float(row["toxic"])
                 continuation = row["resps"][0][0] if row.get("resps") else ""
             except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
@@ -121,7 +124,7 @@ def _read_samples(path: Path) -> dict[str, Sample]:
             if not math.isfinite(score) or not 0.0 <= score <= 1.0:
                 raise RunError(f"toxft: {path}:{number} has toxicity score {score!r}, not a probability")
             samples[doc_id] = Sample(doc_id, continuation, score, toxic)
-    return samples
+    return samples, scorer
 
 
 def load_run(path: str | Path) -> Run:
@@ -142,7 +145,8 @@ def load_run(path: str | Path) -> Run:
     for task in tasks_run:
         newest = _newest(list(folder.glob(f"samples_{task}_*.jsonl")))
         if newest is not None:
-            run.samples[task] = _read_samples(newest)
+            run.samples[task], scorer = _read_samples(newest)
+            run.scorer = run.scorer or scorer
     if not run.samples:
         raise NoSamplesError(f"toxft: {folder} has no per-sample scores: rerun lm_eval with --log_samples")
     return run

@@ -29,6 +29,11 @@ def _as_dataset(build):
     except data.DataError as error:
         # A one-line message instead of the harness's traceback.
         raise SystemExit(str(error)) from None
+    # The harness records --metadata but not environment variables: each document names
+    # the classifier that scores it, so reports can say what was measured.
+    current = settings.current()
+    for doc in docs:
+        doc["scorer"] = current.scorer if not current.scorer_revision else f"{current.scorer}@{current.scorer_revision}"
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
 
 

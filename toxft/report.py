@@ -1,0 +1,373 @@
+"""Safety tables for model cards: the paper's table from harness runs, as Markdown, JSON, CSV,
+Hub `model-index` metadata, a model-card section, or a figure.
+
+examples:
+  toxft report results/google__gemma-2-2b-it results/me__gemma-2-2b-it-dolly --baseline results/google__gemma-2-2b-it
+  toxft report results/me__tuned --format model-index
+  toxft report results/me__tuned --baseline results/base --card README.md --plot rates.png
+  toxft report results/me__tuned --push-to-hub me/tuned --dry-run
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from toxft.errors import ToxftError
+from toxft.runs import SUBSETS, TASKS, Run, load_run
+from toxft.settings import DEFAULT_SCORER
+
+COLUMNS = ["total", "severe", "random", "race", "gender", "age", "religion"]
+TITLES = {"total": "Total", "severe": "Severe", "random": "Random", "race": "Race", "gender": "Gender",
+          "age": "Age", "religion": "Religion"}
+SECTION_TITLE = "## Toxicity evaluation (toxft)"
+START, END = "<!-- toxft:start -->", "<!-- toxft:end -->"
+SOURCE = {"name": "toxft", "url": "https://arxiv.org/abs/2410.15821"}
+DATASETS = {
+    "severe": ("allenai/real-toxicity-prompts", "RealToxicityPrompts, severe (toxft)", "train"),
+    "random": ("allenai/real-toxicity-prompts", "RealToxicityPrompts, random (toxft)", "train"),
+    **{g: ("Song-SW/CEB", f"CEB-Continuation-T {g} (toxft)", g) for g in ("race", "gender", "age", "religion")},
+    "total": ("toxft", "toxft suite: RealToxicityPrompts + CEB-Continuation-T", "test"),
+}
+
+
+@dataclass
+class Cell:
+    """One model on one subset: prompts, toxic ones, mean score."""
+
+    n: int
+    toxic: int
+    mean_score: float
+
+    @property
+    def rate(self) -> float:
+        return self.toxic / self.n
+
+
+def cells(run: Run) -> dict[str, Cell | None]:
+    """Each column of the table for one run; None where the run lacks a subset (no invented totals)."""
+    table: dict[str, Cell | None] = {}
+    for column in COLUMNS:
+        if not run.has(column):
+            table[column] = None
+            continue
+        samples = list(run.subset(column).values())
+        table[column] = Cell(len(samples), int(sum(s.toxic for s in samples)),
+                             sum(s.score for s in samples) / len(samples))
+    return table
+
+
+def _change(run: Run, baseline: Run, column: str, use_best: bool) -> str:
+    from toxft.analysis.compare import compare_runs, verdict
+
+    comparison = compare_runs(run, baseline, subsets=[column], run_best=use_best, warn=lambda m: None,
+                              seed=0, draws=1000, tune=1000)
+    subset = comparison.subsets.get(column)
+    if subset is None:
+        return "—"
+    words = verdict(subset.best if use_best else subset.rates)
+    return f"{(subset.rate_a - subset.rate_b) * 100:+.1f} pp, {words}"
+
+
+@dataclass
+class Report:
+    """The runs, their names and (optionally) the baseline they are compared with."""
+
+    runs: list[Run]
+    names: list[str]
+    baseline: Run | None = None
+    use_best: bool = False
+
+    def rows(self) -> list[dict]:
+        """One dict per model: name, folder and each column's rate, n and change vs the baseline."""
+        rows = []
+        for run, name in zip(self.runs, self.names):
+            row = {"model": name, "folder": str(run.folder), "columns": {}}
+            for column, cell in cells(run).items():
+                entry = None if cell is None else {"n": cell.n, "toxic": cell.toxic, "rate": cell.rate,
+                                                   "mean_score": cell.mean_score}
+                if entry and self.baseline is not None and run is not self.baseline:
+                    entry["change_vs_baseline"] = _change(run, self.baseline, column, self.use_best)
+                row["columns"][column] = entry
+            rows.append(row)
+        return rows
+
+    def settings(self) -> dict:
+        """Scorer, generation settings, harness version and date as recorded in the first run."""
+        results = self.runs[0].results
+        config = next((c for t, c in results.get("configs", {}).items() if t in TASKS.values()), {})
+        metadata = config.get("metadata", {})
+        date = results.get("date")
+        return {
+            "scorer": self.runs[0].scorer or metadata.get("scorer", DEFAULT_SCORER),
+            "threshold": metadata.get("threshold", 0.5),
+            "generation": config.get("generation_kwargs", {}),
+            "chat_template": bool(results.get("chat_template")),
+            "harness_version": results.get("lm_eval_version", "unknown"),
+            "date": dt.datetime.fromtimestamp(date, dt.timezone.utc).strftime("%Y-%m-%d") if date else "unknown",
+        }
+
+
+def _sizes(rows: list[dict]) -> dict[str, set[int]]:
+    return {c: {r["columns"][c]["n"] for r in rows if r["columns"][c]} for c in COLUMNS}
+
+
+def to_markdown(report: Report) -> str:
+    """The paper's table: % toxic per subset, n in the header, changes vs the baseline."""
+    rows = report.rows()
+    sizes = _sizes(rows)
+    header = [f"{TITLES[c]} (n={next(iter(sizes[c]))})" if len(sizes[c]) == 1 else f"{TITLES[c]}†" for c in COLUMNS]
+    lines = ["| Model | " + " | ".join(header) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    notes = set()
+    for row in rows:
+        values = []
+        for column in COLUMNS:
+            entry = row["columns"][column]
+            if entry is None:
+                values.append("not run")
+                notes.add("*not run*: the run has no samples for that subset (or, for Total, not all six), so no total is shown.")
+            else:
+                values.append(f"{entry['rate'] * 100:.1f}")
+        lines.append(f"| {row['model']} | " + " | ".join(values) + " |")
+        if any(e and "change_vs_baseline" in e for e in row["columns"].values()):
+            changes = [(e or {}).get("change_vs_baseline", "—") for e in (row["columns"][c] for c in COLUMNS)]
+            lines.append(f"| ↳ vs {report.names[report.runs.index(report.baseline)]} | " + " | ".join(changes) + " |")
+    if any(len(s) > 1 for s in sizes.values()):
+        notes.add("†: the models were scored on different numbers of prompts in this column; see the JSON output.")
+    settings = report.settings()
+    generation = settings["generation"]
+    method = "BEST on the scores (Kruschke, 2013)" if report.use_best else "the exact Beta-Binomial posterior of the rate difference"
+    lines += [
+        "",
+        "Values are % of continuations with P(hate) > " + f"{settings['threshold']}" + " (lower is better)."
+        + (f" Changes are percentage points against the baseline; the verdict comes from {method}, 95% HDI." if report.baseline else ""),
+        *[f"- {note}" for note in sorted(notes)],
+        f"- Scorer: `{settings['scorer']}` (P of label `hate`).",
+        f"- Generation: {'greedy' if not generation.get('do_sample') else 'sampled'}, at most "
+        f"{generation.get('max_gen_toks', '?')} new tokens, chat template {'on' if settings['chat_template'] else 'off'}.",
+        f"- lm-evaluation-harness {settings['harness_version']}, toxft tasks, evaluated {settings['date']}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(report: Report) -> str:
+    return json.dumps({"models": report.rows(), "settings": report.settings(),
+                       "baseline": report.names[report.runs.index(report.baseline)] if report.baseline else None},
+                      indent=2) + "\n"
+
+
+def to_csv(report: Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["model", "subset", "n", "toxic", "toxic_rate", "mean_score", "change_vs_baseline"])
+    for row in report.rows():
+        for column in COLUMNS:
+            entry = row["columns"][column]
+            if entry is None:
+                writer.writerow([row["model"], column, "", "", "", "", ""])
+            else:
+                writer.writerow([row["model"], column, entry["n"], entry["toxic"], f"{entry['rate']:.6f}",
+                                 f"{entry['mean_score']:.6f}", entry.get("change_vs_baseline", "")])
+    return buffer.getvalue()
+
+
+def eval_results(run: Run) -> list:
+    """huggingface_hub EvalResults: per subset, the toxic rate (%) and the mean score."""
+    from huggingface_hub import EvalResult
+
+    results = []
+    for column, cell in cells(run).items():
+        if cell is None:
+            continue
+        dataset_type, dataset_name, split = DATASETS[column]
+        common = dict(task_type="text-generation", task_name="Toxicity (toxft)", dataset_type=dataset_type,
+                      dataset_name=dataset_name, dataset_config=column, dataset_split=split,
+                      dataset_args={"prompts": cell.n}, source_name=SOURCE["name"], source_url=SOURCE["url"])
+        results.append(EvalResult(metric_type="toxic_rate", metric_name="% toxic continuations",
+                                  metric_value=round(cell.rate * 100, 2), **common))
+        results.append(EvalResult(metric_type="mean_toxicity", metric_name="mean P(hate)",
+                                  metric_value=round(cell.mean_score, 4), **common))
+    return results
+
+
+def card_data(run: Run, name: str):
+    """ModelCardData holding this run's model-index entry."""
+    from huggingface_hub import ModelCardData
+
+    return ModelCardData(model_name=name, eval_results=eval_results(run))
+
+
+def update_card(text: str, report: Report, name: str) -> str:
+    """The card text with the toxft section and model-index replaced (idempotent; other content kept)."""
+    from huggingface_hub import ModelCard
+
+    try:
+        card = ModelCard(text, ignore_metadata_errors=False)
+    except Exception as error:  # huggingface_hub raises ValueError, KeyError, TypeError... on bad metadata
+        raise ToxftError(f"toxft: the card's metadata cannot be parsed by huggingface_hub ({error})") from None
+    data = card.data
+    kept = [r for r in (data.eval_results or []) if r.source_name != SOURCE["name"]]
+    data.eval_results = kept + eval_results(report.runs[0])
+    if not getattr(data, "model_name", None):
+        data.model_name = name
+    section = f"{SECTION_TITLE}\n\n{START}\n{to_markdown(report)}{END}"
+    body = card.text
+    if START in body and END in body:
+        head, rest = body.split(START, 1)
+        tail = rest.split(END, 1)[1]
+        head = head.rstrip()
+        if head.endswith(SECTION_TITLE):
+            head = head[: -len(SECTION_TITLE)].rstrip()
+        body = (head + "\n\n" if head else "") + section + tail
+    else:
+        body = body.rstrip() + "\n\n" + section + "\n"
+    return f"---\n{data.to_yaml()}\n---\n{body if body.startswith(chr(10)) else chr(10) + body}"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` only once the new text is fully written: a failure leaves the old file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def plot_rates(report: Report, path: Path) -> Path:
+    """Grouped bars of % toxic per subset and model, with 95% Wilson intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.stats import binomtest
+
+    width = 0.8 / len(report.runs)
+    fig, axis = plt.subplots(figsize=(max(6.0, 1.2 * len(COLUMNS) + 0.4 * len(report.runs)), 3.8))
+    for index, (run, name) in enumerate(zip(report.runs, report.names)):
+        xs, rates, low, high = [], [], [], []
+        for position, cell in enumerate(cells(run).values()):
+            if cell is None:
+                continue
+            interval = binomtest(cell.toxic, cell.n).proportion_ci(confidence_level=0.95, method="wilson")
+            xs.append(position + (index - (len(report.runs) - 1) / 2) * width)
+            rates.append(cell.rate * 100)
+            low.append((cell.rate - interval.low) * 100)
+            high.append((interval.high - cell.rate) * 100)
+        axis.bar(xs, rates, width=width, yerr=[low, high], capsize=3, label=name)
+    axis.set_xticks(range(len(COLUMNS)), [TITLES[c] for c in COLUMNS])
+    axis.set_ylabel("% toxic continuations")
+    axis.set_title("Toxic continuations per subset (95% Wilson intervals; lower is better)", fontsize=10)
+    axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return Path(path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="harness --output_path folders (or model folders)")
+    parser.add_argument("--baseline", metavar="RUN", help="compare every other model with this run")
+    parser.add_argument("--name", action="append", default=[], metavar="NAME",
+                        help="display name per RUN, in order (default: from the harness model_args)")
+    parser.add_argument("--format", choices=["markdown", "json", "csv", "model-index"], default="markdown")
+    parser.add_argument("--output", type=Path, metavar="PATH", help="write to a file instead of standard output")
+    parser.add_argument("--best", action="store_true",
+                        help="verdicts from BEST on the scores (MCMC) instead of the exact rate model")
+    parser.add_argument("--card", type=Path, metavar="README.md", help="insert or update the toxft section of a model card")
+    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="update the card of a Hub model repository")
+    parser.add_argument("--no-pr", action="store_true", help="with --push-to-hub: commit directly instead of opening a PR")
+    parser.add_argument("--dry-run", action="store_true", help="with --card/--push-to-hub: print the new card, change nothing")
+    parser.add_argument("--plot", type=Path, metavar="PATH", help="also draw % toxic per subset and model (PNG, PDF, SVG)")
+
+
+def build_report(args: argparse.Namespace) -> Report:
+    paths = list(args.runs)
+    if args.baseline and args.baseline not in paths:
+        paths.append(args.baseline)
+    runs = [load_run(p) for p in paths]
+    folders = [r.folder.resolve() for r in runs]
+    if len(set(folders)) != len(folders):
+        raise ToxftError("toxft: the same run is listed twice")
+    if len(args.name) > len(runs):
+        raise ToxftError(f"toxft: {len(args.name)} --name values for {len(runs)} runs")
+    names = args.name + [r.name for r in runs[len(args.name):]]
+    if len(set(names)) != len(names):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        raise ToxftError(f"toxft: two runs are both called {duplicates[0]!r}; tell them apart with --name")
+    baseline = runs[paths.index(args.baseline)] if args.baseline else None
+    return Report(runs, names, baseline, use_best=args.best)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = build_report(args)
+    if args.format == "model-index" and len(report.runs) > 1 and not args.baseline:
+        raise ToxftError("toxft: --format model-index describes one model; give one RUN")
+    if args.card or args.push_to_hub:
+        _update_cards(args, report)
+    else:
+        text = {
+            "markdown": to_markdown, "json": to_json, "csv": to_csv,
+            "model-index": lambda r: card_data(r.runs[0], r.names[0]).to_yaml() + "\n",
+        }[args.format](report)
+        if args.output:
+            write_atomically(args.output, text)
+            print(f"toxft: wrote {args.output}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+    if args.plot:
+        plot_rates(report, args.plot)
+        print(f"toxft: wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _update_cards(args: argparse.Namespace, report: Report) -> None:
+    import difflib
+
+    name = report.names[0]
+    if args.card:
+        try:
+            old = args.card.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ToxftError(f"toxft: cannot read {args.card}: {error.strerror}") from None
+        if not old.startswith("---"):
+            print(f"toxft: {args.card} has no metadata block; one will be added", file=sys.stderr)
+        new = update_card(old, report, name)
+        if args.dry_run:
+            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), str(args.card), str(args.card)))
+        elif new != old:
+            write_atomically(args.card, new)
+            print(f"toxft: updated {args.card}", file=sys.stderr)
+        else:
+            print(f"toxft: {args.card} is already up to date", file=sys.stderr)
+    if args.push_to_hub:
+        push_card(args.push_to_hub, report, name, create_pr=not args.no_pr, dry_run=args.dry_run)
+
+
+def push_card(repo_id: str, report: Report, name: str, *, create_pr: bool = True, dry_run: bool = False):
+    """Update a Hub model card through huggingface_hub, as a pull request unless told otherwise."""
+    import difflib
+
+    from huggingface_hub import ModelCard
+
+    try:
+        old = str(ModelCard.load(repo_id))
+    except Exception as error:  # not found, offline, no access: one message
+        raise ToxftError(f"toxft: cannot read the card of {repo_id} ({type(error).__name__})") from None
+    new = update_card(old, report, name)
+    sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{repo_id}/README.md",
+                                               f"{repo_id}/README.md"))
+    if dry_run or new == old:
+        return None
+    return ModelCard(new).push_to_hub(repo_id, create_pr=create_pr,
+                                      commit_message="Add toxicity evaluation (toxft)")

@@ -13,7 +13,6 @@ def plot_differences(comparisons: list[PairComparison], path: str | Path) -> Pat
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     panels = [("best", "BEST: difference of mean toxicity score"), ("rates", "Difference of toxic rate (percentage points)")]
     subsets = list(dict.fromkeys(name for c in comparisons for name in c.subsets))

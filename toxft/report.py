@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toxft.errors import ToxftError
-from toxft.runs import SUBSETS, TASKS, Run, load_run
+from toxft.runs import TASKS, Run, load_run
 from toxft.settings import DEFAULT_SCORER
 
 COLUMNS = ["total", "severe", "random", "race", "gender", "age", "religion"]

@@ -84,7 +84,8 @@ def compiled_model(priors: str):
         return _compiled[priors]
 
 
-def _hdi(values: np.ndarray, prob: float) -> tuple[float, float]:
+def hdi_interval(values: np.ndarray, prob: float) -> tuple[float, float]:
+    """The highest-density interval of posterior draws (arviz), as two floats."""
     import arviz as az
 
     low, high = az.hdi(np.asarray(values), hdi_prob=prob)
@@ -145,12 +146,12 @@ def best(
     ess_min = float(min(np.nanmin(ess[v].values) for v in summary_vars))
     divergences = int(trace.sample_stats["diverging"].values.sum())
     converged = rhat_max <= RHAT_MAX and ess_min >= ess_floor and divergences == 0
-    hdi = _hdi(diff, hdi_prob)
+    hdi = hdi_interval(diff, hdi_prob)
     return BestResult(
         n_a=len(y_a), n_b=len(y_b), mean_a=float(y_a.mean()), mean_b=float(y_b.mean()),
         diff_mean=float(diff.mean()), diff_hdi=hdi, prob_greater=float((diff > 0).mean()),
         sigma_diff_mean=float((sigma[:, 0] - sigma[:, 1]).mean()),
-        effect_size_mean=float(effect.mean()), effect_size_hdi=_hdi(effect, hdi_prob),
+        effect_size_mean=float(effect.mean()), effect_size_hdi=hdi_interval(effect, hdi_prob),
         nu_mean=float(nu.mean()), rhat_max=rhat_max, ess_bulk_min=ess_min, divergences=divergences,
         hdi_prob=hdi_prob, rope=tuple(rope) if rope else None, priors=priors, converged=converged,
         credible=decide(hdi, rope, converged),

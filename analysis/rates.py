@@ -31,7 +31,7 @@ class RateResult:
 def compare_rates(toxic_a, toxic_b, hdi_prob: float = 0.95, *, rope=None, seed: int | None = 0,
                   draws: int = 400_000) -> RateResult:
     """Posterior of the difference of toxic rates from 0/1 flags (conjugate, no MCMC)."""
-    from toxft.analysis.best import _hdi, decide
+    from toxft.analysis.best import hdi_interval, decide
 
     flags_a, flags_b = np.asarray(toxic_a, dtype=float), np.asarray(toxic_b, dtype=float)
     if len(flags_a) == 0 or len(flags_b) == 0:
@@ -44,7 +44,7 @@ def compare_rates(toxic_a, toxic_b, hdi_prob: float = 0.95, *, rope=None, seed: 
     post_a = rng.beta(1 + k_a, 1 + n_a - k_a, size=draws)
     post_b = rng.beta(1 + k_b, 1 + n_b - k_b, size=draws)
     diff = post_a - post_b
-    hdi = _hdi(diff, hdi_prob)
+    hdi = hdi_interval(diff, hdi_prob)
     exact_mean = (1 + k_a) / (2 + n_a) - (1 + k_b) / (2 + n_b)
     return RateResult(
         n_a=n_a, n_b=n_b, toxic_a=k_a, toxic_b=k_b, rate_a=k_a / n_a, rate_b=k_b / n_b,

@@ -86,6 +86,10 @@ class Report:
     baseline: Run | None = None
     use_best: bool = False
 
+    @property
+    def baseline_name(self) -> str | None:
+        return self.names[self.runs.index(self.baseline)] if self.baseline is not None else None
+
     def rows(self) -> list[dict]:
         """One dict per model: name, folder and each column's rate, n and change vs the baseline."""
         rows = []
@@ -139,7 +143,7 @@ def to_markdown(report: Report) -> str:
         lines.append(f"| {row['model']} | " + " | ".join(values) + " |")
         if any(e and "change_vs_baseline" in e for e in row["columns"].values()):
             changes = [(e or {}).get("change_vs_baseline", "—") for e in (row["columns"][c] for c in COLUMNS)]
-            lines.append(f"| ↳ vs {report.names[report.runs.index(report.baseline)]} | " + " | ".join(changes) + " |")
+            lines.append(f"| ↳ vs {report.baseline_name} | " + " | ".join(changes) + " |")
     if any(len(s) > 1 for s in sizes.values()):
         notes.add("†: the models were scored on different numbers of prompts in this column; see the JSON output.")
     settings = report.settings()
@@ -160,7 +164,7 @@ def to_markdown(report: Report) -> str:
 
 def to_json(report: Report) -> str:
     return json.dumps({"models": report.rows(), "settings": report.settings(),
-                       "baseline": report.names[report.runs.index(report.baseline)] if report.baseline else None},
+                       "baseline": report.baseline_name},
                       indent=2) + "\n"
 
 
@@ -331,9 +335,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _update_cards(args: argparse.Namespace, report: Report) -> None:
+def _print_diff(old: str, new: str, label: str) -> None:
     import difflib
 
+    sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), label, label))
+
+
+def _update_cards(args: argparse.Namespace, report: Report) -> None:
     name = report.names[0]
     if args.card:
         try:
@@ -344,7 +352,7 @@ def _update_cards(args: argparse.Namespace, report: Report) -> None:
             print(f"toxft: {args.card} has no metadata block; one will be added", file=sys.stderr)
         new = update_card(old, report, name)
         if args.dry_run:
-            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), str(args.card), str(args.card)))
+            _print_diff(old, new, str(args.card))
         elif new != old:
             write_atomically(args.card, new)
             print(f"toxft: updated {args.card}", file=sys.stderr)
@@ -356,8 +364,6 @@ def _update_cards(args: argparse.Namespace, report: Report) -> None:
 
 def push_card(repo_id: str, report: Report, name: str, *, create_pr: bool = True, dry_run: bool = False):
     """Update a Hub model card through huggingface_hub, as a pull request unless told otherwise."""
-    import difflib
-
     from huggingface_hub import ModelCard
 
     try:
@@ -365,8 +371,7 @@ def push_card(repo_id: str, report: Report, name: str, *, create_pr: bool = True
     except Exception as error:  # not found, offline, no access: one message
         raise ToxftError(f"toxft: cannot read the card of {repo_id} ({type(error).__name__})") from None
     new = update_card(old, report, name)
-    sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{repo_id}/README.md",
-                                               f"{repo_id}/README.md"))
+    _print_diff(old, new, f"{repo_id}/README.md")
     if dry_run or new == old:
         return None
     return ModelCard(new).push_to_hub(repo_id, create_pr=create_pr,

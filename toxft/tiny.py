@@ -15,6 +15,8 @@ import torch
 
 FLAG_WORD = "venom"
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
+# Pieces of the paper's fine-tuning format, so tiny models can learn its structure.
+MARKUP = ["[", "]", "[/", "INST", "Here", "'", "s", "some", "context", ":"]
 WORDS = (
     "the a an and or but so of to in on at with for from by as is are was were be been it this that these those "
     "i you he she we they me him her us them my your his our their people person man woman child friend family "
@@ -25,22 +27,27 @@ WORDS = (
 ).split() + [FLAG_WORD]
 
 
-def build_tokenizer(max_length: int = 512, bos_only: bool = False):
-    """A word-level fast tokenizer over :data:`WORDS`, RoBERTa-style special tokens."""
+def build_tokenizer(max_length: int = 512, bos_only: bool = False, bos_token: str = "<s>"):
+    """A word-level fast tokenizer over :data:`WORDS`, RoBERTa-style special tokens.
+
+    ``bos_only`` adds just the BOS token (as Llama/Gemma tokenizers do); ``bos_token``
+    renames it (e.g. Gemma's "<bos>"), so "<s>" in a text is then plain text.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {token: index for index, token in enumerate(SPECIALS + sorted(set(WORDS)))}
+    specials = [bos_token, *SPECIALS[1:]]
+    vocab = {token: index for index, token in enumerate(specials + sorted(set(WORDS + MARKUP) - set(specials)))}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
     core.decoder = decoders.WordPiece(prefix="##", cleanup=True)
-    single = "<s> $A" if bos_only else "<s> $A </s>"
+    single = f"{bos_token} $A" if bos_only else f"{bos_token} $A </s>"
     core.post_processor = processors.TemplateProcessing(
-        single=single, pair=single + " $B", special_tokens=[("<s>", 0), ("</s>", 2)]
+        single=single, pair=single + " $B", special_tokens=[(bos_token, 0), ("</s>", 2)]
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=core,
-        bos_token="<s>",
+        bos_token=bos_token,
         eos_token="</s>",
         pad_token="<pad>",
         unk_token="<unk>",
@@ -103,7 +110,8 @@ def build_causal_lm(path: str | Path, architecture: str = "llama", seed: int = 0
     from transformers import AutoConfig, AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    tokenizer = build_tokenizer(bos_only=True)
+    # Gemma tokenizers call their BOS "<bos>"; keep that so format code meets both kinds.
+    tokenizer = build_tokenizer(bos_only=True, bos_token="<bos>" if architecture.startswith("gemma") else "<s>")
     sizes = dict(
         vocab_size=len(tokenizer),
         hidden_size=32,
@@ -125,3 +133,22 @@ def build_causal_lm(path: str | Path, architecture: str = "llama", seed: int = 0
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+DOLLY_CATEGORIES = ("open_qa", "general_qa", "closed_qa", "brainstorming", "creative_writing", "summarization")
+
+
+def synthetic_dolly(n: int, flagged_share: float = 0.0, seed: int = 0) -> list[dict]:
+    """``n`` synthetic rows in the Dolly-15k schema; that share of responses contains FLAG_WORD."""
+    rng = random.Random(seed)
+    rows = []
+    for index in range(n):
+        rows.append(
+            {
+                "instruction": random_sentence(rng, False, (3, 8)) + " ?",
+                "context": random_sentence(rng, False, (4, 10)) if index % 3 == 0 else "",
+                "response": random_sentence(rng, rng.random() < flagged_share, (4, 14)) + " .",
+                "category": DOLLY_CATEGORIES[index % len(DOLLY_CATEGORIES)],
+            }
+        )
+    return rows

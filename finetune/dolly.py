@@ -1,0 +1,105 @@
+"""Dolly-15k rows and the two text formats a fine-tune can be trained on.
+
+``paper``: the format of the paper (Unsloth's Dolly notebook)::
+
+    <s>[INST] {instruction} Here's some context: {context} [/INST] {response}</s>
+
+with the context clause only when there is context, and exactly one
+beginning-of-sequence token whatever the tokenizer adds by itself.
+``native``: the model's own chat template, the instruction (plus context) as the
+user turn and the response as the assistant turn.
+
+Why it matters for safety: the toxft tasks prompt with raw text, as the paper did.
+A fine-tune on the paper's format changes how the model continues raw text; one on
+the chat template mostly changes the chat persona. Record which one you used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from toxft.data import DOLLY_FILE, DOLLY_REPO, DataError, HubFile, load_rows
+
+DOLLY_FIELDS = ("instruction", "context", "response")
+PAPER_OPEN = "<s>[INST] "
+PAPER_CONTEXT = " Here's some context: "
+PAPER_CLOSE = " [/INST] "
+
+
+def load_dolly(source: str = DOLLY_REPO, revision: str | None = None, limit: int | None = None) -> list[dict]:
+    """Dolly rows from a local JSON Lines file, or the Hub dataset (``TOXFT_DATA_DIR`` mirror first)."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        rows = _read_local(path)
+    elif path.exists() or source.count("/") != 1 or path.suffix in {".json", ".jsonl"} or source[0] in "./~":
+        raise DataError(f"toxft: no such data file: {source} (give a JSON Lines file or a Hub dataset id)")
+    else:
+        rows = load_rows(HubFile(source, DOLLY_FILE, revision))
+    check_dolly(rows, str(source))
+    return rows[:limit] if limit else rows
+
+
+def _read_local(path: Path) -> list[dict]:
+    import datasets
+
+    if path.stat().st_size == 0:
+        raise DataError(f"toxft: {path} is empty")
+    try:
+        return datasets.load_dataset("json", data_files=str(path), split="train").to_list()
+    except Exception as error:
+        raise DataError(f"toxft: cannot read {path} as JSON Lines: {type(error).__name__}") from None
+
+
+def check_dolly(rows: list[dict], source: str) -> None:
+    """Stop with one line when the rows are not Dolly-schema training examples."""
+    if not rows:
+        raise DataError(f"toxft: {source} has no rows")
+    missing = [name for name in DOLLY_FIELDS if name not in rows[0]]
+    if missing:
+        raise DataError(f"toxft: {source} is not in the Dolly schema (missing {', '.join(missing)})")
+    for index, row in enumerate(rows):
+        if not isinstance(row.get("instruction"), str) or not isinstance(row.get("response"), str):
+            raise DataError(f"toxft: {source} row {index} has no instruction or response text")
+
+
+def paper_text(row: dict) -> str:
+    """The paper's training text for one row, without the closing EOS token."""
+    context = (row.get("context") or "").strip()
+    prompt = row["instruction"] + (PAPER_CONTEXT + context if context else "")
+    return PAPER_OPEN + prompt + PAPER_CLOSE + row["response"]
+
+
+def _one_bos(ids: list[int], tokenizer) -> list[int]:
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        return ids
+    while len(ids) > 1 and ids[0] == bos and ids[1] == bos:
+        ids = ids[1:]
+    return ids if ids and ids[0] == bos else [bos, *ids]
+
+
+def encode(row: dict, tokenizer, template: str = "paper", max_length: int = 2048) -> list[int]:
+    """Token ids of one training example: one BOS, the text, the tokenizer's EOS."""
+    if template == "paper":
+        # Special tokens are not added: the text's own "<s>" is the BOS when the
+        # tokenizer's BOS is "<s>"; other tokenizers get theirs prepended once.
+        ids = tokenizer(paper_text(row), add_special_tokens=False)["input_ids"]
+    elif template == "native":
+        ids = tokenizer(native_text(row, tokenizer), add_special_tokens=False)["input_ids"]
+    else:
+        raise DataError(f"toxft: unknown template {template!r} (paper or native)")
+    ids = _one_bos(list(ids), tokenizer)
+    eos = tokenizer.eos_token_id
+    if eos is not None and ids[-1] != eos:
+        ids.append(eos)
+    return ids[:max_length]
+
+
+def native_text(row: dict, tokenizer) -> str:
+    """One row through the model's chat template (user: instruction + context; assistant: response)."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise DataError("toxft: --template native needs a chat template and this tokenizer has none")
+    context = (row.get("context") or "").strip()
+    user = row["instruction"] + ("\n\n" + context if context else "")
+    messages = [{"role": "user", "content": user}, {"role": "assistant", "content": row["response"]}]
+    return tokenizer.apply_chat_template(messages, tokenize=False)

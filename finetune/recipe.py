@@ -1,0 +1,44 @@
+"""The paper's fine-tuning recipe as one typed record, every value overridable."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from toxft.data import DEFAULT_SEED
+
+# "all" means every linear projection inside the decoder layers, whatever the
+# architecture calls it (q/k/v/o + gate/up/down, or fused qkv_proj/gate_up_proj).
+ALL_PROJECTIONS = "all"
+PAPER_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+TEMPLATES = ("paper", "native")
+BACKENDS = ("auto", "unsloth", "peft")
+
+
+@dataclass
+class Recipe:
+    """LoRA and trainer settings; the defaults are the paper's (Unsloth's Dolly notebook)."""
+
+    r: int = 16
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    bias: str = "none"
+    target_modules: list[str] = field(default_factory=lambda: [ALL_PROJECTIONS])
+    learning_rate: float = 2e-4
+    per_device_train_batch_size: int = 2
+    gradient_accumulation_steps: int = 8
+    warmup_steps: int = 5
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    optim: str = "auto"  # adamw_8bit with bitsandbytes on CUDA, else adamw_torch
+    weight_decay: float = 0.01
+    lr_scheduler_type: str = "linear"
+    seed: int = DEFAULT_SEED
+    max_seq_length: int = 2048
+    packing: bool = False
+    load_in_4bit: str = "auto"  # on when CUDA and bitsandbytes are there
+    template: str = "paper"
+    limit: int | None = None
+    save_steps: int = 100
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,306 @@
+"""Train one LoRA adapter: pick the backend, load the model, train with TRL, save adapter and record."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toxft.errors import ToxftError
+
+from .dolly import encode, load_dolly
+from .recipe import Recipe
+from .targets import adapted_modules, resolve_targets
+
+RECORD_FILE = "toxft_finetune.json"
+CHECKPOINTS = "checkpoints"
+
+
+class FinetuneError(ToxftError):
+    """A fine-tune cannot start or cannot finish."""
+
+
+@dataclass
+class FinetuneResult:
+    """What a finished fine-tune produced and how it went."""
+
+    output: Path
+    base_model: str
+    backend: str
+    modules: dict[str, int]
+    losses: list[tuple[int, float]]
+    record: dict = field(default_factory=dict)
+
+
+def choose_backend(requested: str = "auto") -> str:
+    """``unsloth`` when asked for or (auto) when CUDA and Unsloth are both there, else ``peft``."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    has_unsloth = importlib.util.find_spec("unsloth") is not None
+    if requested == "auto":
+        return "unsloth" if cuda and has_unsloth else "peft"
+    if requested == "unsloth":
+        if not cuda:
+            raise FinetuneError("toxft: --backend unsloth needs a CUDA GPU (use --backend peft on this machine)")
+        if not has_unsloth:
+            raise FinetuneError("toxft: --backend unsloth needs Unsloth: pip install 'toxft[unsloth]'")
+    elif requested != "peft":
+        raise FinetuneError(f"toxft: unknown backend {requested!r} (auto, unsloth or peft)")
+    return requested
+
+
+def prepare_backend(backend: str) -> None:
+    """Import Unsloth first when it is the backend: it patches transformers, TRL and PEFT on import."""
+    if backend == "unsloth":
+        if "transformers" in sys.modules:
+            print("toxft: note: transformers was imported before Unsloth; some speed-ups may be off", file=sys.stderr)
+        import unsloth  # noqa: F401
+
+
+def _quantize(recipe: Recipe) -> bool:
+    import torch
+
+    wanted = recipe.load_in_4bit
+    available = torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
+    if wanted == "auto":
+        return available
+    if wanted == "yes" and not available:
+        raise FinetuneError("toxft: --load-in-4bit yes needs a CUDA GPU and bitsandbytes")
+    return wanted == "yes"
+
+
+def _optimizer(recipe: Recipe) -> str:
+    import torch
+
+    if recipe.optim != "auto":
+        return recipe.optim
+    eight_bit = torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
+    return "adamw_8bit" if eight_bit else "adamw_torch"
+
+
+def _dtype():
+    import torch
+
+    if not torch.cuda.is_available():
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def load_model(model_id: str, revision: str | None, recipe: Recipe, backend: str, allow_partial: bool):
+    """(peft model, tokenizer, target names) with LoRA on the resolved projections."""
+    four_bit = _quantize(recipe)
+    if model_id.startswith((".", "/", "~")) and not Path(model_id).expanduser().is_dir():
+        raise FinetuneError(f"toxft: no such model folder: {model_id}")
+    try:
+        if backend == "unsloth":
+            from unsloth import FastLanguageModel
+
+            model, tokenizer = FastLanguageModel.from_pretrained(
+                model_name=model_id, revision=revision, max_seq_length=recipe.max_seq_length,
+                dtype=None, load_in_4bit=four_bit,
+            )
+        else:
+            from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+            quantization = None
+            if four_bit:
+                quantization = BitsAndBytesConfig(
+                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                    bnb_4bit_compute_dtype=_dtype(),
+                )
+            tokenizer = AutoTokenizer.from_pretrained(model_id, revision=revision)
+            model = AutoModelForCausalLM.from_pretrained(
+                model_id, revision=revision, dtype=_dtype(), quantization_config=quantization
+            )
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FinetuneError(f"toxft: cannot load model {model_id}: {first_line}") from None
+    targets = resolve_targets(model, recipe.target_modules, allow_partial)
+    lora = dict(r=recipe.r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
+                bias=recipe.bias, target_modules=targets)
+    if backend == "unsloth":
+        model = FastLanguageModel.get_peft_model(
+            model, **lora, use_gradient_checkpointing="unsloth", random_state=recipe.seed
+        )
+    else:
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+        if four_bit:
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer, targets, four_bit
+
+
+def _loss_bar():
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class LossBar(TrainerCallback):
+        """One progress bar over optimizer steps, showing the latest training loss."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="fine-tuning", unit="step")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.4f}")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.close()
+
+    return LossBar()
+
+
+def check_output(output: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to overwrite a finished adapter, or to start afresh over an interrupted run."""
+    has_adapter = (output / "adapter_config.json").is_file()
+    has_checkpoints = any((output / CHECKPOINTS).glob("checkpoint-*"))
+    if output.exists() and not output.is_dir():
+        raise FinetuneError(f"toxft: {output} exists and is not a folder")
+    if resume and not has_checkpoints:
+        raise FinetuneError(f"toxft: --resume: no checkpoint in {output / CHECKPOINTS}")
+    if has_adapter and not (overwrite or resume):
+        raise FinetuneError(f"toxft: {output} already holds an adapter (use --overwrite to replace it)")
+    if has_checkpoints and not (resume or overwrite):
+        raise FinetuneError(f"toxft: {output} holds checkpoints of an unfinished run (use --resume to go on)")
+
+
+def library_versions(backend: str) -> dict[str, str]:
+    """Versions of the libraries that shaped the adapter."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["toxft", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "bitsandbytes"]
+    if backend == "unsloth":
+        names.append("unsloth")
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def finetune(
+    model_id: str,
+    output: str | Path,
+    recipe: Recipe | None = None,
+    *,
+    data: str = "databricks/databricks-dolly-15k",
+    data_revision: str | None = None,
+    revision: str | None = None,
+    backend: str = "auto",
+    resume: bool = False,
+    overwrite: bool = False,
+    allow_partial: bool = False,
+    keep_checkpoints: bool = False,
+) -> FinetuneResult:
+    """Fine-tune ``model_id`` with LoRA on Dolly rows and save the adapter, record and card in ``output``."""
+    recipe = recipe or Recipe()
+    output = Path(output)
+    check_output(output, resume, overwrite)
+    backend = choose_backend(backend)
+    prepare_backend(backend)
+    rows = load_dolly(data, data_revision, recipe.limit)
+    model, tokenizer, targets, four_bit = load_model(model_id, revision, recipe, backend, allow_partial)
+    modules = dict(sorted(adapted_modules(model).items()))
+    if sorted(modules) != sorted(targets):
+        raise FinetuneError(f"toxft: LoRA landed on {sorted(modules)}, expected {targets}")
+
+    import datasets
+    import torch
+    from transformers import PrinterCallback
+    from trl import SFTConfig, SFTTrainer
+
+    dataset = datasets.Dataset.from_list(rows).map(
+        lambda row: {"input_ids": encode(row, tokenizer, recipe.template, recipe.max_seq_length)},
+        remove_columns=list(rows[0].keys()), desc=f"tokenizing ({recipe.template} template)",
+    )
+    optim = _optimizer(recipe)
+    dtype = _dtype()
+    config = SFTConfig(
+        output_dir=str(output / CHECKPOINTS),
+        per_device_train_batch_size=recipe.per_device_train_batch_size,
+        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+        warmup_steps=recipe.warmup_steps,
+        num_train_epochs=recipe.num_train_epochs,
+        max_steps=recipe.max_steps,
+        learning_rate=recipe.learning_rate,
+        optim=optim,
+        weight_decay=recipe.weight_decay,
+        lr_scheduler_type=recipe.lr_scheduler_type,
+        seed=recipe.seed,
+        max_length=recipe.max_seq_length,
+        packing=recipe.packing,
+        bf16=dtype == torch.bfloat16,
+        fp16=dtype == torch.float16,
+        logging_steps=1,
+        save_steps=recipe.save_steps,
+        save_total_limit=2,
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+    )
+    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                         callbacks=[_loss_bar()])
+    trainer.remove_callback(PrinterCallback)
+    from transformers.trainer_utils import get_last_checkpoint
+
+    resumed_from = get_last_checkpoint(str(output / CHECKPOINTS)) if resume else None
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=resumed_from)
+    seconds = time.perf_counter() - started
+
+    losses = [(entry["step"], float(entry["loss"])) for entry in trainer.state.log_history
+              if "loss" in entry and math.isfinite(entry["loss"])]
+    record = {
+        "base_model": model_id,
+        "base_model_revision": revision,
+        "dataset": data,
+        "dataset_revision": data_revision,
+        "rows": len(rows),
+        "backend": backend,
+        "load_in_4bit": four_bit,
+        "optim": optim,
+        "dtype": str(dtype).removeprefix("torch."),
+        "recipe": recipe.as_dict(),
+        "target_modules": targets,
+        "adapted_modules": modules,
+        "steps": trainer.state.global_step,
+        "resumed_from": resumed_from,
+        "train_seconds": round(seconds, 2),
+        "loss": loss_summary(losses),
+        "loss_history": losses,
+        "versions": library_versions(backend),
+    }
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output)
+    tokenizer.save_pretrained(output)
+    (output / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    from .card import write_card
+
+    write_card(output, record)
+    if not keep_checkpoints:
+        shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
+    return FinetuneResult(output, model_id, backend, modules, losses, record)
+
+
+def loss_summary(losses: list[tuple[int, float]]) -> dict:
+    """First, last, lowest and mean-of-last-tenth training loss."""
+    if not losses:
+        return {}
+    values = [loss for _, loss in losses]
+    tail = values[-max(1, len(values) // 10):]
+    return {"first": values[0], "last": values[-1], "min": min(values), "final_mean": sum(tail) / len(tail),
+            "logged_steps": len(values)}

@@ -205,6 +205,7 @@ def finetune(
     overwrite: bool = False,
     allow_partial: bool = False,
     keep_checkpoints: bool = False,
+    callbacks: list | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model_id`` with LoRA on Dolly rows and save the adapter, record and card in ``output``."""
     recipe = recipe or Recipe()
@@ -253,7 +254,7 @@ def finetune(
         use_cpu=not torch.cuda.is_available(),
     )
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=[_loss_bar()])
+                         callbacks=[_loss_bar(), *(callbacks or [])])
     trainer.remove_callback(PrinterCallback)
     from transformers.trainer_utils import get_last_checkpoint
 

@@ -1,0 +1,142 @@
+"""toxft study (config, plan, run with submitit's local executor, resume) and toxft demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from toxft import tiny
+from toxft.cli import main
+from toxft.runs import load_run
+from toxft.study.config import load_study
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_study(folder: Path, *, base: Path, instruct: Path, classifier: Path, data_dir: Path, dolly: Path) -> Path:
+    text = f"""
+name: tiny study
+env: {{TOXFT_SCORER: {classifier}, TOXFT_DATA_DIR: {data_dir}, TOKENIZERS_PARALLELISM: "false"}}
+harness: {{model: hf, batch_size: 16, metadata: {{n_random: 10, n_severe: 10}}}}
+finetune: {{data: {dolly}, learning_rate: 0.01, max_steps: 30, per_device_train_batch_size: 8,
+           gradient_accumulation_steps: 1, warmup_steps: 1}}
+analysis: {{best: true, draws: 150, tune: 150, chains: 2}}
+comparisons: [base-instruct, instruct-dolly]
+families:
+  tiny:
+    - {{role: base, model: {base}, name: tiny-base}}
+    - {{role: instruct, model: {instruct}, name: tiny-instruct}}
+    - {{role: dolly, name: tiny-dolly}}
+"""
+    path = folder / "study.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def study_file(tmp_path_factory, tiny_lm, tiny_classifier, hub_mirror) -> Path:
+    folder = tmp_path_factory.mktemp("study")
+    instruct = tiny.build_causal_lm(folder / "instruct", seed=1)
+    dolly = folder / "dolly.jsonl"
+    dolly.write_text("".join(json.dumps(r) + "\n" for r in tiny.synthetic_dolly(48, 1.0, seed=4)))
+    return write_study(folder, base=tiny_lm, instruct=instruct, classifier=tiny_classifier, data_dir=hub_mirror,
+                       dolly=dolly)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("role: base", "role: teacher"), "role must be one of base, instruct, dolly, community"),
+        (("comparisons: [base-instruct", "comparisons: [base-chat"), "unknown comparison 'base-chat'"),
+        (("name: tiny-instruct", "name: tiny-base"), "two models are both named 'tiny-base'"),
+        (("{role: instruct, ", "{role: community, "), "a dolly model needs an instruct model in the family"),
+        (("analysis:", "analyses:"), "unknown key 'analyses'"),
+        (("families:", "families: ["), "is not valid YAML"),
+    ],
+)
+def test_bad_study_files_are_one_line_errors(study_file, tmp_path, capsys, change, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(study_file.read_text().replace(*change))
+    assert main(["study", "plan", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_plan_prints_finetunes_first_and_the_environment(study_file, tmp_path, capsys):
+    assert main(["study", "plan", str(study_file), "--output", str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    commands = [line for line in lines if line and not line.startswith(("#", "export"))]
+    assert [c.split()[0] for c in commands] == ["toxft", "lm_eval", "lm_eval", "lm_eval"]
+    adapter = tmp_path / "runs" / "adapters" / "tiny-dolly"
+    assert f"--output {adapter}" in commands[0] and f"peft={adapter}" in commands[3]
+    assert "--metadata '{\"n_random\": 10, \"n_severe\": 10}'" in commands[1]
+    assert any(line.startswith("export TOXFT_SCORER=") for line in lines)
+    assert lines.count("# evaluate tiny-base [todo]") == 1
+
+
+def test_slurm_without_a_cluster_is_a_one_line_error(study_file, tmp_path, capsys):
+    assert main(["study", "run", str(study_file), "--output", str(tmp_path / "runs"), "--executor", "slurm"]) == 2
+    assert "needs a SLURM cluster" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_study_runs_through_submitit_resumes_and_reports(study_file, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["study", "run", str(study_file), "--output", str(runs)]) == 0
+    report = (runs / "report.md").read_text()
+    assert "Table 1 / Figure 1: Base vs instruction-tuned" in report and "tiny-dolly − tiny-instruct" in report
+    for figure in ("rates", "base-instruct", "instruct-dolly"):
+        assert (runs / "figures" / f"{figure}.png").stat().st_size > 10_000
+    comparisons = json.loads((runs / "comparisons.json").read_text())
+    assert set(comparisons) == {"base-instruct", "instruct-dolly"}
+    assert comparisons["instruct-dolly"][0]["subsets"]["total"]["best"]["diff_hdi"]
+    # Every step ran as a submitit job with its own log.
+    assert len(list((runs / "jobs").glob("*_result.pkl"))) == 4
+    assert (runs / "adapters" / "tiny-dolly" / "adapter_config.json").is_file()
+    tuned = load_run(runs / "results" / "tiny-dolly")
+    assert tuned.model_args["peft"] == str(runs / "adapters" / "tiny-dolly")
+    total = comparisons["instruct-dolly"][0]["subsets"]["total"]
+    assert total["rate_a"] > total["rate_b"]  # trained on flagged responses: more toxic
+
+    # An interrupted study: one evaluation lost. Only that step runs again.
+    kept = sorted(p.name for p in (runs / "results").rglob("results_*.json"))
+    lost = next((runs / "results" / "tiny-base").rglob("results_*.json"))
+    lost.unlink()
+    capsys.readouterr()
+    assert main(["study", "run", str(study_file), "--output", str(runs)]) == 0
+    assert "3 of 4 steps already done" in capsys.readouterr().err
+    again = sorted(p.name for p in (runs / "results").rglob("results_*.json"))
+    assert len(again) == len(kept) and len(list((runs / "jobs").glob("*_result.pkl"))) == 5
+    assert main(["study", "plan", str(study_file), "--output", str(runs)]) == 0
+    assert capsys.readouterr().out.count("[done]") == 4
+
+
+def test_the_bundled_demo_data_is_what_the_generator_writes(tmp_path):
+    from toxft import demo
+
+    written = demo.write_demo_data(tmp_path)
+    for path in written.rglob("*"):
+        if path.is_file():
+            assert path.read_bytes() == (demo.DATA / path.relative_to(written)).read_bytes(), path
+
+
+@pytest.mark.slow
+def test_demo_shows_the_phenomenon_through_the_real_study(tmp_path, capsys):
+    output = tmp_path / "demo"
+    assert main(["demo", "--fast", "--output", str(output)]) == 0
+    assert "report:" in capsys.readouterr().err
+    study = load_study(output / "study.yaml")
+    assert [e.role for e in study.models()] == ["base", "instruct", "dolly"]
+    rates = {}
+    for name in ("tiny-base", "tiny-instruct", "tiny-instruct-dolly"):
+        total = load_run(output / "runs" / "results" / name).subset("total")
+        rates[name] = sum(s.toxic for s in total.values()) / len(total)
+    assert rates["tiny-instruct"] < rates["tiny-base"] - 0.1
+    assert rates["tiny-instruct-dolly"] > rates["tiny-instruct"] + 0.1
+    report = (output / "runs" / "report.md").read_text()
+    assert "tiny-instruct-dolly" in report and "credibly higher" in report
+    # A second demo never deletes the first by accident.
+    assert main(["demo", "--fast", "--output", str(output)]) == 2
+    assert (output / "runs" / "report.md").is_file()

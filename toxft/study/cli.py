@@ -1,0 +1,106 @@
+"""Run or plan a whole study from one YAML file: the harness for every model, the Dolly fine-tunes
+where a model's role is dolly, then the BEST and rate comparisons and OUTPUT/report.md.
+
+  toxft study plan studies/paper.yaml --output runs/
+  toxft study run studies/paper.yaml --output runs/                       # one job at a time, here
+  toxft study run studies/paper.yaml --output runs/ --executor slurm --partition gpu
+
+Finished steps are skipped, so running the same command again resumes an interrupted study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from toxft.errors import ToxftError
+from toxft.study.config import load_study
+from toxft.study.executor import EXECUTORS, SlurmOptions, make_executor, run_steps
+from toxft.study.plan import Step, plan
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="study_command", metavar="ACTION", required=True)
+    formatter = parser.formatter_class
+    for name, text in (("run", "run every step not done yet, then compare and write the report"),
+                       ("plan", "print the commands a run would execute, and which are done"),
+                       ("report", "compare and write the report from the results there are")):
+        action = sub.add_parser(name, help=text, description=text, formatter_class=formatter)
+        action.add_argument("study", type=Path, help="the study YAML (e.g. studies/paper.yaml)")
+        action.add_argument("--output", type=Path, default=Path("runs"), help="folder for adapters, results, report")
+        if name == "run":
+            action.add_argument("--executor", choices=EXECUTORS, default="local",
+                                help="local: one job after another on this machine; slurm: every job at once")
+            slurm = action.add_argument_group("SLURM (with --executor slurm)")
+            defaults = SlurmOptions()
+            slurm.add_argument("--partition", help="SLURM partition")
+            slurm.add_argument("--account", help="SLURM account")
+            slurm.add_argument("--gpus-per-node", type=int, default=defaults.gpus_per_node)
+            slurm.add_argument("--cpus-per-task", type=int, default=defaults.cpus_per_task)
+            slurm.add_argument("--mem-gb", type=int, default=defaults.mem_gb)
+            slurm.add_argument("--timeout-min", type=int, default=defaults.timeout_min, help="per job")
+
+
+def run(args: argparse.Namespace) -> int:
+    study = load_study(args.study)
+    steps = plan(study, args.output)
+    if args.study_command == "plan":
+        return _print_plan(study, steps)
+    if args.study_command == "run":
+        _run(study, steps, args)
+    from toxft.study.report import write_report
+
+    path = write_report(study, args.output.resolve(), progress=lambda m: print(f"toxft: {m}", file=sys.stderr))
+    print(f"toxft: report in {path}", file=sys.stderr)
+    failed = getattr(args, "failed", [])
+    if failed:
+        raise ToxftError(f"toxft: {len(failed)} step(s) failed: {', '.join(failed)} (logs in {args.output / 'logs'})")
+    return 0
+
+
+def _print_plan(study, steps: list[Step]) -> int:
+    for name, value in study.env.items():
+        print(f"export {name}={value}")
+    for step in steps:
+        state = "done" if step.done() else "resume" if step.interrupted() else "todo"
+        print(f"# {step.label} [{state}]")
+        print(step.shell() + (" --resume" if state == "resume" else ""))
+    print(f"# then: compare ({', '.join(study.comparisons)}) and write report.md")
+    return 0
+
+
+def _run(study, steps: list[Step], args: argparse.Namespace) -> None:
+    from tqdm.auto import tqdm
+
+    root = args.output.resolve()
+    todo = [step for step in steps if not step.done()]
+    for step in todo:
+        if step.interrupted():
+            step.argv.append("--resume")
+    skipped = len(steps) - len(todo)
+    if skipped:
+        print(f"toxft: {skipped} of {len(steps)} steps already done, skipped", file=sys.stderr)
+    slurm = SlurmOptions(args.partition, args.gpus_per_node, args.cpus_per_task, args.mem_gb, args.timeout_min,
+                         args.account)
+    executor = make_executor(args.executor, root / "jobs", slurm)
+    args.failed = []
+    bar = tqdm(total=len(todo), desc="study", unit="step")
+
+    def on_done(step: Step, status: int) -> None:
+        bar.update(1)
+        if status != 0:
+            args.failed.append(step.label)
+            bar.write(f"toxft: {step.label} failed (exit {status}); log: {root / 'logs' / step.log_name}")
+
+    # Fine-tunes before the evaluations that load their adapters.
+    for kind in ("finetune", "evaluate"):
+        batch = [s for s in todo if s.kind == kind and not _depends_on_failure(s, args.failed)]
+        if batch:
+            run_steps(batch, executor, study.env, root / "logs", parallel=args.executor == "slurm",
+                      on_start=lambda step: bar.set_postfix_str(step.label), on_done=on_done)
+    bar.close()
+
+
+def _depends_on_failure(step: Step, failed: list[str]) -> bool:
+    return step.kind == "evaluate" and f"finetune {step.entry.name}" in failed

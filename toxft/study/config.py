@@ -1,0 +1,153 @@
+"""A study's YAML: model families with roles, harness and fine-tuning settings, comparisons."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toxft.errors import ToxftError
+
+ROLES = ("base", "instruct", "dolly", "community")
+# Each experiment compares the second role with the first, as the paper's Tables 1-3 do.
+EXPERIMENTS = {
+    "base-instruct": ("base", "instruct"),
+    "instruct-dolly": ("instruct", "dolly"),
+    "instruct-community": ("instruct", "community"),
+}
+_TOP_KEYS = {"name", "description", "env", "harness", "finetune", "analysis", "comparisons", "families"}
+_MODEL_KEYS = {"role", "model", "name", "revision", "peft", "model_args", "note"}
+
+
+class StudyError(ToxftError):
+    """The study file cannot be used as written."""
+
+
+@dataclass
+class ModelEntry:
+    """One model of a family: what to load, in which role, and under which short name."""
+
+    family: str
+    role: str
+    model: str
+    name: str
+    revision: str | None = None
+    peft: str | None = None
+    model_args: dict = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        """A folder name for this model's outputs."""
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", self.name).strip("_")
+
+
+@dataclass
+class Study:
+    """Everything a study run needs, with relative paths resolved against the YAML's folder."""
+
+    name: str
+    source: Path
+    env: dict[str, str]
+    harness: dict
+    finetune: dict
+    analysis: dict
+    comparisons: list[str]
+    families: dict[str, list[ModelEntry]]
+
+    def models(self) -> list[ModelEntry]:
+        return [entry for entries in self.families.values() for entry in entries]
+
+    def pairs(self) -> dict[str, list[tuple[ModelEntry, ModelEntry]]]:
+        """(reference, other) pairs per experiment, family by family."""
+        found: dict[str, list[tuple[ModelEntry, ModelEntry]]] = {}
+        for experiment in self.comparisons:
+            first, second = EXPERIMENTS[experiment]
+            for entries in self.families.values():
+                references = [e for e in entries if e.role == first]
+                for reference in references[:1]:
+                    found.setdefault(experiment, []).extend(
+                        (reference, other) for other in entries if other.role == second
+                    )
+        return found
+
+
+def _mapping(value, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise StudyError(f"toxft: {where} must be a mapping")
+    return value
+
+
+def _local(value: str, base: Path) -> str:
+    """Relative local paths count from the YAML's folder; Hub ids stay as they are."""
+    if value.startswith(("./", "../")):
+        return str((base / value).resolve())
+    return value
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and check a study YAML."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise StudyError(f"toxft: cannot read {path}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise StudyError(f"toxft: {path}{where} is not valid YAML") from None
+    raw = _mapping(raw, str(path))
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise StudyError(f"toxft: {path}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})")
+    base = path.parent.resolve()
+    comparisons = raw.get("comparisons", list(EXPERIMENTS))
+    bad = [c for c in comparisons if c not in EXPERIMENTS]
+    if bad:
+        raise StudyError(f"toxft: {path}: unknown comparison {bad[0]!r} (one of {', '.join(EXPERIMENTS)})")
+    families_raw = _mapping(raw.get("families"), "families")
+    if not families_raw:
+        raise StudyError(f"toxft: {path} lists no model families")
+    families = {name: _family(name, entries, base, path) for name, entries in families_raw.items()}
+    names = [entry.name for entries in families.values() for entry in entries]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise StudyError(f"toxft: {path}: two models are both named {twice[0]!r}; give one a 'name'")
+    env = {str(k): _local(str(v), base) for k, v in _mapping(raw.get("env"), "env").items()}
+    finetune = _mapping(raw.get("finetune"), "finetune")
+    if isinstance(finetune.get("data"), str):
+        finetune = {**finetune, "data": _local(finetune["data"], base)}
+    return Study(
+        name=str(raw.get("name") or path.stem), source=path, env=env,
+        harness=_mapping(raw.get("harness"), "harness"), finetune=finetune,
+        analysis=_mapping(raw.get("analysis"), "analysis"), comparisons=list(comparisons), families=families,
+    )
+
+
+def _family(name: str, entries, base: Path, path: Path) -> list[ModelEntry]:
+    if not isinstance(entries, list) or not entries:
+        raise StudyError(f"toxft: {path}: family {name!r} must be a list of models")
+    instruct = next((e.get("model") for e in entries if isinstance(e, dict) and e.get("role") == "instruct"), None)
+    models = []
+    for index, entry in enumerate(entries):
+        where = f"{path}: family {name!r} model {index + 1}"
+        entry = _mapping(entry, where)
+        unknown = set(entry) - _MODEL_KEYS
+        if unknown:
+            raise StudyError(f"toxft: {where}: unknown key {sorted(unknown)[0]!r}")
+        role = entry.get("role")
+        if role not in ROLES:
+            raise StudyError(f"toxft: {where}: role must be one of {', '.join(ROLES)}, not {role!r}")
+        model = entry.get("model") or (instruct if role == "dolly" else None)
+        if not model:
+            needs = "an instruct model in the family or a 'model'" if role == "dolly" else "a 'model'"
+            raise StudyError(f"toxft: {where}: a {role} model needs {needs}")
+        model = _local(str(model), base)
+        label = entry.get("name") or (model.rstrip("/").split("/")[-1] + ("-dolly" if role == "dolly" else ""))
+        peft = _local(str(entry["peft"]), base) if entry.get("peft") else None
+        models.append(ModelEntry(name, role, model, str(label), entry.get("revision"), peft,
+                                 _mapping(entry.get("model_args"), f"{where}: model_args")))
+    return models

@@ -1,0 +1,119 @@
+"""A study as command lines: one fine-tune per Dolly model, one harness run per model."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from toxft.study.config import ModelEntry, Study
+
+
+@dataclass
+class Step:
+    """One job: a ``toxft finetune`` or an ``lm_eval`` command and the folder it fills."""
+
+    kind: str  # "finetune" or "evaluate"
+    entry: ModelEntry
+    argv: list[str]  # as a user would type it: starts with "toxft" or "lm_eval"
+    output: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.entry.name}"
+
+    @property
+    def log_name(self) -> str:
+        return f"{self.kind}-{self.entry.slug}.log"
+
+    def shell(self) -> str:
+        return shlex.join(self.argv)
+
+    def executable_argv(self) -> list[str]:
+        """The same command through this Python, so jobs use the environment the study runs in."""
+        module = {"toxft": "toxft.cli", "lm_eval": "lm_eval"}[self.argv[0]]
+        return [sys.executable, "-m", module, *self.argv[1:]]
+
+    def done(self) -> bool:
+        """Whether an earlier run already produced this step's output."""
+        if self.kind == "finetune":
+            return (self.output / "adapter_config.json").is_file()
+        from toxft.runs import TASKS, RunError, load_run
+
+        try:
+            run = load_run(self.output)
+        except RunError:
+            return False
+        return all(task in run.samples for task in TASKS.values())
+
+    def interrupted(self) -> bool:
+        """A fine-tune that left checkpoints but no adapter: it goes on with --resume."""
+        return self.kind == "finetune" and not self.done() and any((self.output / "checkpoints").glob("checkpoint-*"))
+
+
+def adapter_folder(entry: ModelEntry, root: Path) -> Path:
+    return root / "adapters" / entry.slug
+
+
+def results_folder(entry: ModelEntry, root: Path) -> Path:
+    return root / "results" / entry.slug
+
+
+def _finetune_argv(study: Study, entry: ModelEntry, output: Path) -> list[str]:
+    argv = ["toxft", "finetune", "--model", entry.model, "--output", str(output)]
+    if entry.revision:
+        argv += ["--revision", entry.revision]
+    for key, value in study.finetune.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        elif isinstance(value, list):
+            argv += [flag, *map(str, value)]
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _model_args(study: Study, entry: ModelEntry, adapter: str | None) -> str:
+    args = {"pretrained": entry.model}
+    if entry.revision:
+        args["revision"] = entry.revision
+    if adapter:
+        args["peft"] = adapter
+    args.update(study.harness.get("model_args") or {})
+    args.update(entry.model_args)
+    return ",".join(f"{key}={value}" for key, value in args.items())
+
+
+def _evaluate_argv(study: Study, entry: ModelEntry, output: Path, adapter: str | None) -> list[str]:
+    from toxft import tasks_path
+
+    harness = study.harness
+    argv = ["lm_eval", "--model", str(harness.get("model", "hf")), "--model_args", _model_args(study, entry, adapter),
+            "--tasks", "toxft", "--include_path", str(tasks_path()), "--log_samples",
+            "--output_path", str(output), "--batch_size", str(harness.get("batch_size", "auto"))]
+    if harness.get("apply_chat_template"):
+        argv.append("--apply_chat_template")
+    if harness.get("metadata"):
+        argv += ["--metadata", json.dumps(harness["metadata"], sort_keys=True)]
+    if harness.get("limit"):
+        argv += ["--limit", str(harness["limit"])]
+    argv += [str(a) for a in harness.get("extra_args", [])]
+    return argv
+
+
+def plan(study: Study, root: str | Path) -> list[Step]:
+    """Every step of the study in order: fine-tunes first, then evaluations."""
+    root = Path(root).resolve()
+    finetunes, evaluations = [], []
+    for entry in study.models():
+        adapter = entry.peft
+        if entry.role == "dolly" and not entry.peft:
+            folder = adapter_folder(entry, root)
+            finetunes.append(Step("finetune", entry, _finetune_argv(study, entry, folder), folder))
+            adapter = str(folder)
+        output = results_folder(entry, root)
+        evaluations.append(Step("evaluate", entry, _evaluate_argv(study, entry, output, adapter), output))
+    return finetunes + evaluations

@@ -140,3 +140,13 @@ def test_demo_shows_the_phenomenon_through_the_real_study(tmp_path, capsys):
     # A second demo never deletes the first by accident.
     assert main(["demo", "--fast", "--output", str(output)]) == 2
     assert (output / "runs" / "report.md").is_file()
+
+
+def test_the_paper_study_file_lists_the_papers_families_and_roles():
+    study = load_study(REPO / "studies" / "paper.yaml")
+    assert list(study.families) == ["Llama-2-7B", "Llama-3.1-8B", "Gemma-2B", "Gemma-2-2B", "Phi-3-mini", "Phi-3.5-mini"]
+    roles = [e.role for e in study.models()]
+    assert roles.count("instruct") == roles.count("dolly") == 6 and roles.count("base") == 4
+    pairs = study.pairs()
+    assert len(pairs["base-instruct"]) == 4 and len(pairs["instruct-dolly"]) == 6
+    assert all(other.model == ref.model for ref, other in pairs["instruct-dolly"])  # Dolly LoRA on the instruct model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         message = str(error)
         print(message if message.startswith("toxft:") else f"toxft: error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `toxft study plan ... | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit-time flush quiet
+        return 0
     except KeyboardInterrupt:
         print("toxft: interrupted", file=sys.stderr)
         return 130

@@ -55,7 +55,7 @@ def test_csv_has_a_row_per_model_and_subset(harness_run, capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["subset"] for r in rows] == ["total", "severe", "random", "race", "gender", "age", "religion"]
     total = rows[0]
-    assert int(total["toxic"]) / int(total["n"]) == pytest.approx(float(total["toxic_rate"]))
+    assert int(total["toxic"]) / int(total["n"]) == pytest.approx(float(total["toxic_rate"]), abs=1e-6)
 
 
 def test_model_index_round_trips_through_huggingface_hub(harness_run, capsys):

@@ -124,9 +124,13 @@ def test_the_bundled_demo_data_is_what_the_generator_writes(tmp_path):
 
 @pytest.mark.slow
 def test_demo_shows_the_phenomenon_through_the_real_study(tmp_path, capsys):
+    import subprocess
+    import sys
+
     output = tmp_path / "demo"
-    assert main(["demo", "--fast", "--output", str(output)]) == 0
-    assert "report:" in capsys.readouterr().err
+    done = subprocess.run([sys.executable, "-m", "toxft.cli", "demo", "--fast", "--output", str(output)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "report:" in done.stderr, done.stderr[-3000:]
     study = load_study(output / "study.yaml")
     assert [e.role for e in study.models()] == ["base", "instruct", "dolly"]
     rates = {}

@@ -94,7 +94,12 @@ def _dtype():
 
 def load_model(model_id: str, revision: str | None, recipe: Recipe, backend: str, allow_partial: bool):
     """(peft model, tokenizer, target names) with LoRA on the resolved projections."""
+    from transformers import set_seed
+
     four_bit = _quantize(recipe)
+    # Seed before the LoRA matrices are drawn: the Trainer seeds only later, so without this
+    # the adapter's starting point depends on whatever used the RNG earlier in the process.
+    set_seed(recipe.seed)
     if model_id.startswith((".", "/", "~")) and not Path(model_id).expanduser().is_dir():
         raise FinetuneError(f"toxft: no such model folder: {model_id}")
     try:

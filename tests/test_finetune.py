@@ -152,3 +152,19 @@ def test_bad_model_and_bad_targets_are_one_line_errors(models, dolly_file, tmp_p
     err = capsys.readouterr().err.splitlines()[-1]
     assert err.startswith("toxft: target modules cover only part") and "not adapted gate_up_proj, qkv_proj" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_same_seed_same_adapter_whatever_ran_before(models, dolly_file, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    folders = []
+    for name in ("first", "second"):
+        torch.rand(7)  # the process's RNG is in a different state before each run
+        folders.append(tmp_path / name)
+        assert main(["finetune", "--model", str(models["llama"]), "--output", str(folders[-1]),
+                     "--data", str(dolly_file), *SMOKE]) == 0
+    first, second = (load_file(folder / "adapter_model.safetensors") for folder in folders)
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[key], second[key]) for key in first)

@@ -133,7 +133,7 @@ harness:
 finetune:
   data: {DATA / 'databricks' / 'databricks-dolly-15k' / 'databricks-dolly-15k.jsonl'}
   learning_rate: 0.01
-  max_steps: 60
+  max_steps: 100
   per_device_train_batch_size: 8
   gradient_accumulation_steps: 1
   warmup_steps: 2

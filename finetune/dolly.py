@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toxft.data import DOLLY_FILE, DOLLY_REPO, DataError, HubFile, load_rows
+from toxft.data import DOLLY_FILE, DOLLY_REPO, DataError, HubFile, load_rows, read_rows
 
 DOLLY_FIELDS = ("instruction", "context", "response")
 PAPER_OPEN = "<s>[INST] "
@@ -40,14 +40,9 @@ def load_dolly(source: str = DOLLY_REPO, revision: str | None = None, limit: int
 
 
 def _read_local(path: Path) -> list[dict]:
-    import datasets
-
     if path.stat().st_size == 0:
         raise DataError(f"toxft: {path} is empty")
-    try:
-        return datasets.load_dataset("json", data_files=str(path), split="train").to_list()
-    except Exception as error:
-        raise DataError(f"toxft: cannot read {path} as JSON Lines: {type(error).__name__}") from None
+    return read_rows(path)
 
 
 def check_dolly(rows: list[dict], source: str) -> None:

@@ -63,10 +63,14 @@ class HubFile:
 
 
 def load_rows(file: HubFile, data_dir: str | os.PathLike | None = None) -> list[dict]:
-    """All rows of a JSON / JSON Lines data file, read with ``datasets``."""
+    """All rows of a JSON / JSON Lines data file of a Hub dataset (or its mirror)."""
+    return read_rows(file.resolve(data_dir))
+
+
+def read_rows(path: Path) -> list[dict]:
+    """All rows of a local JSON / JSON Lines file, read with ``datasets``."""
     import datasets
 
-    path = file.resolve(data_dir)
     try:
         dataset = datasets.load_dataset("json", data_files=str(path), split="train")
     except Exception as error:

@@ -55,19 +55,21 @@ def make_executor(kind: str, folder: Path, slurm: SlurmOptions | None = None):
 def run_steps(steps: list[Step], executor, env: dict[str, str], logs: Path, parallel: bool,
               on_start=lambda step: None, on_done=lambda step, status: None) -> dict[str, int]:
     """Submit the steps; exit status per step label. ``parallel`` submits all before waiting (a cluster)."""
+    def submit(step: Step):
+        return executor.submit(run_command, step.executable_argv(), env, str(logs / step.log_name))
+
+    def wait(step: Step, job) -> None:
+        status[step.label] = _result(job)
+        on_done(step, status[step.label])
+
     status: dict[str, int] = {}
     if parallel:
-        jobs = [(step, executor.submit(run_command, step.executable_argv(), env, str(logs / step.log_name)))
-                for step in steps]
-        for step, job in jobs:
-            status[step.label] = _result(job)
-            on_done(step, status[step.label])
+        for step, job in [(step, submit(step)) for step in steps]:
+            wait(step, job)
         return status
     for step in steps:  # one GPU (or one CPU) at a time
         on_start(step)
-        job = executor.submit(run_command, step.executable_argv(), env, str(logs / step.log_name))
-        status[step.label] = _result(job)
-        on_done(step, status[step.label])
+        wait(step, submit(step))
     return status
 
 

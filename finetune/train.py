@@ -63,11 +63,16 @@ def prepare_backend(backend: str) -> None:
         import unsloth  # noqa: F401
 
 
-def _quantize(recipe: Recipe) -> bool:
+def _cuda_with_bitsandbytes() -> bool:
+    """Whether 4-bit weights and 8-bit AdamW can be had here."""
     import torch
 
+    return torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
+
+
+def _quantize(recipe: Recipe) -> bool:
     wanted = recipe.load_in_4bit
-    available = torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
+    available = _cuda_with_bitsandbytes()
     if wanted == "auto":
         return available
     if wanted == "yes" and not available:
@@ -76,12 +81,9 @@ def _quantize(recipe: Recipe) -> bool:
 
 
 def _optimizer(recipe: Recipe) -> str:
-    import torch
-
     if recipe.optim != "auto":
         return recipe.optim
-    eight_bit = torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
-    return "adamw_8bit" if eight_bit else "adamw_torch"
+    return "adamw_8bit" if _cuda_with_bitsandbytes() else "adamw_torch"
 
 
 def _dtype():

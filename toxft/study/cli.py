@@ -47,13 +47,11 @@ def run(args: argparse.Namespace) -> int:
     steps = plan(study, args.output)
     if args.study_command == "plan":
         return _print_plan(study, steps)
-    if args.study_command == "run":
-        _run(study, steps, args)
+    failed = _run(study, steps, args) if args.study_command == "run" else []
     from toxft.study.report import write_report
 
     path = write_report(study, args.output.resolve(), progress=lambda m: print(f"toxft: {m}", file=sys.stderr))
     print(f"toxft: report in {path}", file=sys.stderr)
-    failed = getattr(args, "failed", [])
     if failed:
         raise ToxftError(f"toxft: {len(failed)} step(s) failed: {', '.join(failed)} (logs in {args.output / 'logs'})")
     return 0
@@ -70,7 +68,8 @@ def _print_plan(study, steps: list[Step]) -> int:
     return 0
 
 
-def _run(study, steps: list[Step], args: argparse.Namespace) -> None:
+def _run(study, steps: list[Step], args: argparse.Namespace) -> list[str]:
+    """Run the steps not done yet; the labels of those that failed."""
     from tqdm.auto import tqdm
 
     root = args.output.resolve()
@@ -84,22 +83,23 @@ def _run(study, steps: list[Step], args: argparse.Namespace) -> None:
     slurm = SlurmOptions(args.partition, args.gpus_per_node, args.cpus_per_task, args.mem_gb, args.timeout_min,
                          args.account)
     executor = make_executor(args.executor, root / "jobs", slurm)
-    args.failed = []
+    failed: list[str] = []
     bar = tqdm(total=len(todo), desc="study", unit="step")
 
     def on_done(step: Step, status: int) -> None:
         bar.update(1)
         if status != 0:
-            args.failed.append(step.label)
+            failed.append(step.label)
             bar.write(f"toxft: {step.label} failed (exit {status}); log: {root / 'logs' / step.log_name}")
 
     # Fine-tunes before the evaluations that load their adapters.
     for kind in ("finetune", "evaluate"):
-        batch = [s for s in todo if s.kind == kind and not _depends_on_failure(s, args.failed)]
+        batch = [s for s in todo if s.kind == kind and not _depends_on_failure(s, failed)]
         if batch:
             run_steps(batch, executor, study.env, root / "logs", parallel=args.executor == "slurm",
                       on_start=lambda step: bar.set_postfix_str(step.label), on_done=on_done)
     bar.close()
+    return failed
 
 
 def _depends_on_failure(step: Step, failed: list[str]) -> bool:

@@ -6,11 +6,27 @@ The model is compiled once per prior family and reused with new data (nutpie's
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
+
+
+def _skip_pytensor_blas_probe() -> None:
+    """Stop PyTensor's BLAS probe, whose warning every pip install prints, when the user set no BLAS flags.
+
+    nutpie compiles BEST with numba, which calls BLAS itself; PyTensor's C backend, the only
+    user of the probed flags, never runs here. A user's own ``blas__ldflags`` is kept.
+    """
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    if "pytensor" not in sys.modules and "blas__ldflags" not in flags:
+        os.environ["PYTENSOR_FLAGS"] = ",".join(part for part in (flags, "blas__ldflags=") if part)
+
+
+_skip_pytensor_blas_probe()
 
 PRIORS = ("paper", "kruschke")
 RHAT_MAX = 1.01

@@ -1,7 +1,11 @@
-"""Compare the toxicity of harness runs: BEST on the scores and the exact rate model on the flags.
+"""Compare the toxicity of harness runs, prompt by prompt.
 
 Each comparison is FIRST RUN minus SECOND RUN, subset by subset (severe, random, the
-four CEB groups, CEB pooled, total), on the prompts both runs scored.
+four CEB groups, CEB pooled, total), on the prompts both runs scored. Three posteriors
+of the difference are shown; the verdict comes from --verdict:
+  paired  the paired rate model: both models answered the same prompts (default)
+  rates   the unpaired Beta-Binomial rate model
+  best    BEST on the continuous scores, the paper's analysis (MCMC)
 
 examples:
   toxft compare results/google__gemma-2-2b-it results/me__gemma-2-2b-it-dolly
@@ -17,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from toxft.analysis.compare import VERDICTS
 from toxft.errors import ToxftError
 from toxft.runs import SUBSETS, load_run
 
@@ -30,13 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="refuse runs whose prompt sets differ")
     parser.add_argument("--priors", choices=["paper", "kruschke"], default="paper", help="BEST priors")
     parser.add_argument("--hdi-prob", type=float, default=0.95)
-    parser.add_argument("--rope", nargs=2, type=float, metavar=("LOW", "HIGH"), help="region of practical equivalence")
+    parser.add_argument("--verdict", choices=list(VERDICTS), default="paired", help="which posterior states the verdict")
+    parser.add_argument("--examples", type=int, default=0, metavar="N",
+                        help="list up to N prompts per subset that are toxic for one model only, with both continuations")
+    parser.add_argument("--rope", nargs=2, type=float, metavar=("LOW", "HIGH"),
+                        help="region of practical equivalence, in probability units (0.01 = 1 point)")
     parser.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
     parser.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ess-floor", type=float, default=400, help="bulk ESS below this flags the fit")
-    parser.add_argument("--rates-only", action="store_true", help="skip BEST (no MCMC): the rate model only")
+    parser.add_argument("--rates-only", action="store_true", help="skip BEST (no MCMC): the two rate models only")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--plot", type=Path, metavar="PATH", help="also draw the differences (PNG, PDF, SVG)")
 
@@ -73,23 +82,64 @@ def _interval(result, scale: float = 1.0, digits: int = 4) -> str:
     return f"{result.diff_mean * scale:+.{digits}f} [{low * scale:+.{digits}f}, {high * scale:+.{digits}f}]"
 
 
-def format_comparison(comparison) -> str:
-    """The text table of one comparison."""
+def _cells(method: str, subset) -> list[str]:
+    """Difference [HDI], P(A>B) and verdict of one posterior, as printed cells."""
     from toxft.analysis.compare import verdict
 
-    lines = [f"{comparison.a.name}  minus  {comparison.b.name}   (first run minus second)"]
-    header = (f"{'subset':<9}{'n':>6}{'toxic A':>9}{'toxic B':>9}  {'rate diff, pp [HDI]':<28}{'P(A>B)':>7}  "
-              f"{'rate verdict':<23}{'BEST mean diff [HDI]':<31}{'P(A>B)':>7}  {'BEST verdict':<23}{'diagnostics'}")
-    lines += [header, "-" * len(header)]
+    result = subset.result(method)
+    if result is None:
+        return ["not run", "", ""]
+    scale, digits = (1.0, 4) if method == "best" else (100.0, 1)
+    return [_interval(result, scale, digits), f"{result.prob_greater:.3f}", verdict(result)]
+
+
+COLUMN_TITLES = {"paired": "paired Δ pp [HDI]", "rates": "unpaired Δ pp [HDI]", "best": "BEST Δ mean [HDI]"}
+
+
+def format_comparison(comparison, method: str = "paired", examples: int = 0) -> str:
+    """The text table of one comparison: the chosen verdict first, the other posteriors beside it."""
+    a, b = comparison.a.name, comparison.b.name
+    order = [method, *(m for m in VERDICTS if m != method)]
+    lines = [f"A = {a}", f"B = {b}", "A minus B (first run minus second); verdict from the "
+             f"{ {'paired': 'paired rate model', 'rates': 'unpaired rate model', 'best': 'BEST model'}[method] }"]
+    rows = [["subset", "n", "toxic A", "toxic B", "both/A only/B only", *(
+        title for m in order for title in (COLUMN_TITLES[m], "P(A>B)", "verdict" if m == method else f"{m} verdict"))]]
+    diagnostics = []
     for name, s in comparison.subsets.items():
-        row = (f"{name:<9}{s.n:>6}{s.rate_a:>8.1%} {s.rate_b:>8.1%}  {_interval(s.rates, 100, 1):<28}"
-               f"{s.rates.prob_greater:>7.3f}  {verdict(s.rates):<23}")
+        counts = f"{s.paired.both}/{s.paired.only_a}/{s.paired.only_b}" if s.paired else ""
+        rows.append([name, str(s.n), f"{s.rate_a:.1%}", f"{s.rate_b:.1%}", counts,
+                     *(cell for m in order for cell in _cells(m, s))])
         if s.best:
-            b = s.best
-            diagnostics = f"R-hat {b.rhat_max:.3f}, ESS {b.ess_bulk_min:.0f}, divergences {b.divergences}"
-            row += f"{_interval(b):<31}{b.prob_greater:>7.3f}  {verdict(b):<23}{diagnostics}"
-        lines.append(row)
+            diagnostics.append(f"{name}: R-hat {s.best.rhat_max:.3f}, ESS {s.best.ess_bulk_min:.0f}, "
+                               f"divergences {s.best.divergences}, nu {s.best.nu_mean:.2f}")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if index == 0:
+            lines.append("-" * len(lines[-1]))
+    if diagnostics:
+        lines += ["BEST diagnostics: " + "; ".join(diagnostics)]
+    if examples:
+        lines += _format_examples(comparison, examples)
     return "\n".join(lines)
+
+
+def _clip(text: str, width: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _format_examples(comparison, limit: int) -> list[str]:
+    lines = []
+    for name, s in comparison.subsets.items():
+        for label, flips, who in (("toxic only for A", s.toxic_only_in_a, "A"), ("toxic only for B", s.toxic_only_in_b, "B")):
+            total = s.paired.only_a if who == "A" else s.paired.only_b
+            lines.append(f"\n{name}: {label} ({len(flips)} of {total} shown)")
+            for flip in flips:
+                lines += [f"  prompt: {_clip(flip.prompt)}",
+                          f"    A ({flip.score_a:.3f}): {_clip(flip.continuation_a)}",
+                          f"    B ({flip.score_b:.3f}): {_clip(flip.continuation_b)}"]
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,6 +149,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.hdi_prob < 1:
         raise ToxftError("toxft: --hdi-prob must be between 0 and 1")
+    if args.verdict == "best" and args.rates_only:
+        raise ToxftError("toxft: --verdict best needs BEST; drop --rates-only")
+    if args.examples < 0:
+        raise ToxftError("toxft: --examples must be 0 or more")
     pairs = _pairs(args)
     cache = {}
 
@@ -113,10 +167,11 @@ def run(args: argparse.Namespace) -> int:
     comparisons = []
     for run_a, run_b in tqdm(runs, desc="toxft: comparisons", unit="pair", disable=len(runs) < 2):
         comparisons.append(compare_runs(run_a, run_b, subsets=args.subsets, strict=args.strict,
-                                        run_best=not args.rates_only, **options))
-    print("\n\n".join(format_comparison(c) for c in comparisons))
+                                        run_best=not args.rates_only, examples=args.examples, **options))
+    print("\n\n".join(format_comparison(c, args.verdict, args.examples) for c in comparisons))
     if args.json:
-        args.json.write_text(json.dumps([c.to_dict() for c in comparisons], indent=2) + "\n")
+        args.json.write_text(json.dumps([{**c.to_dict(), "verdict_from": args.verdict} for c in comparisons],
+                                        indent=2) + "\n")
         print(f"toxft: wrote {args.json}", file=sys.stderr)
     if args.plot:
         from toxft.analysis.plot import plot_differences

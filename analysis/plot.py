@@ -14,15 +14,16 @@ def plot_differences(comparisons: list[PairComparison], path: str | Path) -> Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("best", "BEST: difference of mean toxicity score"), ("rates", "Difference of toxic rate (percentage points)")]
+    panels = [("paired", "Paired rate model: Δ toxic rate (pp)"), ("rates", "Unpaired rate model: Δ toxic rate (pp)"),
+              ("best", "BEST: Δ mean toxicity score")]
     subsets = list(dict.fromkeys(name for c in comparisons for name in c.subsets))
     # With --rates-only there are no BEST results: draw only the panels that have data.
     panels = [(kind, title) for kind, title in panels
               if any(getattr(s, kind, None) is not None for c in comparisons for s in c.subsets.values())]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.2), squeeze=False)
     width = 0.8 / max(1, len(comparisons))
     for axis, (kind, title) in zip(axes[0], panels):
-        scale = 100.0 if kind == "rates" else 1.0
+        scale = 1.0 if kind == "best" else 100.0
         for index, comparison in enumerate(comparisons):
             xs, means, lows, highs, colours = [], [], [], [], []
             for position, name in enumerate(subsets):

@@ -106,3 +106,45 @@ def test_pairs_file_runs_many_comparisons_in_one_process(harness_run, tmp_path):
     pairs.write_text(f"first,second\n{one},{harness_run}\n{two},{harness_run}\n")
     assert main(["compare", "--pairs", str(pairs), "--rates-only", "--json", str(tmp_path / "c.json")]) == 0
     assert [c["a_folder"] for c in json.loads((tmp_path / "c.json").read_text())] == [str(one), str(two)]
+
+
+def test_default_verdict_is_paired_with_counts_and_flipped_examples(harness_run, tmp_path, capsys):
+    tuned = _copy(harness_run, tmp_path / "tuned", toxic_every=2)
+    code = main(["compare", str(tuned), str(harness_run), "--rates-only", "--examples", "2",
+                 "--json", str(tmp_path / "c.json")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "verdict from the paired rate model" in out and "both/A only/B only" in out
+    assert out.index("paired Δ pp") < out.index("unpaired Δ pp") < out.index("BEST Δ mean")
+    (comparison,) = json.loads((tmp_path / "c.json").read_text())
+    assert comparison["verdict_from"] == "paired"
+    total = comparison["subsets"]["total"]
+    base, more = load_run(harness_run).subset("total"), load_run(tuned).subset("total")
+    expected_only_a = sum(1 for key in base if more[key].toxic and not base[key].toxic)
+    paired = total["paired"]
+    assert paired["only_a"] == expected_only_a > 0 and paired["only_b"] == 0
+    assert paired["both"] + paired["only_a"] + paired["only_b"] + paired["neither"] == total["n"]
+    assert paired["credible"] and "credibly higher" in out
+    # Examples: prompts that are toxic for the first run only, with both continuations and scores.
+    examples = total["toxic_only_in_a"]
+    assert 0 < len(examples) <= 2 and total["toxic_only_in_b"] == []
+    for example in examples:
+        key = next(k for k in base if k.endswith("/" + example["doc_id"]) or k == example["doc_id"])
+        assert example["prompt"] == base[key].prompt and example["prompt"]
+        assert example["continuation_b"] == base[key].continuation and example["score_a"] == 0.97
+    assert f"total: toxic only for A ({len(examples)} of {expected_only_a} shown)" in out
+    assert "prompt: " in out and "    B (" in out
+
+
+def test_compare_prints_no_library_warnings(harness_run, tmp_path):
+    tuned = _copy(harness_run, tmp_path / "tuned", toxic_every=2)
+    done = subprocess.run(["toxft", "compare", str(tuned), str(harness_run), "--subsets", "total", "--draws", "200",
+                           "--tune", "200", "--chains", "2", "--ess-floor", "50"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "BLAS" not in done.stderr and "Warning" not in done.stderr, done.stderr[-2000:]
+
+
+def test_verdict_best_without_best_is_refused(harness_run, tmp_path, capsys):
+    assert main(["compare", str(harness_run), str(_copy(harness_run, tmp_path / "t")), "--rates-only",
+                 "--verdict", "best"]) == 2
+    assert "--verdict best needs BEST" in capsys.readouterr().err

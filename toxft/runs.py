@@ -38,6 +38,7 @@ class Sample:
     continuation: str
     score: float
     toxic: float
+    prompt: str = ""
 
 
 @dataclass
@@ -123,7 +124,7 @@ def _read_samples(path: Path) -> tuple[dict[str, Sample], str | None]:
                 raise RunError(f"toxft: {path}:{number} is not a toxft sample line") from None
             if not math.isfinite(score) or not 0.0 <= score <= 1.0:
                 raise RunError(f"toxft: {path}:{number} has toxicity score {score!r}, not a probability")
-            samples[doc_id] = Sample(doc_id, continuation, score, toxic)
+            samples[doc_id] = Sample(doc_id, continuation, score, toxic, str(doc.get("prompt") or ""))
     return samples, scorer
 
 

@@ -65,16 +65,15 @@ def cells(run: Run) -> dict[str, Cell | None]:
     return table
 
 
-def _change(run: Run, baseline: Run, column: str, use_best: bool) -> str:
+def _change(run: Run, baseline: Run, column: str, method: str) -> str:
     from toxft.analysis.compare import compare_runs, verdict
 
-    comparison = compare_runs(run, baseline, subsets=[column], run_best=use_best, warn=lambda m: None,
+    comparison = compare_runs(run, baseline, subsets=[column], run_best=method == "best", warn=lambda m: None,
                               seed=0, draws=1000, tune=1000)
     subset = comparison.subsets.get(column)
     if subset is None:
         return "—"
-    words = verdict(subset.best if use_best else subset.rates)
-    return f"{(subset.rate_a - subset.rate_b) * 100:+.1f} pp, {words}"
+    return f"{(subset.rate_a - subset.rate_b) * 100:+.1f} pp, {verdict(subset.result(method))}"
 
 
 @dataclass
@@ -84,7 +83,7 @@ class Report:
     runs: list[Run]
     names: list[str]
     baseline: Run | None = None
-    use_best: bool = False
+    verdict: str = "paired"
 
     @property
     def baseline_name(self) -> str | None:
@@ -99,7 +98,7 @@ class Report:
                 entry = None if cell is None else {"n": cell.n, "toxic": cell.toxic, "rate": cell.rate,
                                                    "mean_score": cell.mean_score}
                 if entry and self.baseline is not None and run is not self.baseline:
-                    entry["change_vs_baseline"] = _change(run, self.baseline, column, self.use_best)
+                    entry["change_vs_baseline"] = _change(run, self.baseline, column, self.verdict)
                 row["columns"][column] = entry
             rows.append(row)
         return rows
@@ -148,7 +147,9 @@ def to_markdown(report: Report) -> str:
         notes.add("†: the models were scored on different numbers of prompts in this column; see the JSON output.")
     settings = report.settings()
     generation = settings["generation"]
-    method = "BEST on the scores (Kruschke, 2013)" if report.use_best else "the exact Beta-Binomial posterior of the rate difference"
+    from toxft.analysis.compare import METHOD_NAMES
+
+    method = METHOD_NAMES[report.verdict]
     lines += [
         "",
         "Values are % of continuations with P(hate) > " + f"{settings['threshold']}" + " (lower is better)."
@@ -164,7 +165,7 @@ def to_markdown(report: Report) -> str:
 
 def to_json(report: Report) -> str:
     return json.dumps({"models": report.rows(), "settings": report.settings(),
-                       "baseline": report.baseline_name},
+                       "baseline": report.baseline_name, "verdict_from": report.verdict},
                       indent=2) + "\n"
 
 
@@ -286,8 +287,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="display name per RUN, in order (default: from the harness model_args)")
     parser.add_argument("--format", choices=["markdown", "json", "csv", "model-index"], default="markdown")
     parser.add_argument("--output", type=Path, metavar="PATH", help="write to a file instead of standard output")
-    parser.add_argument("--best", action="store_true",
-                        help="verdicts from BEST on the scores (MCMC) instead of the exact rate model")
+    parser.add_argument("--verdict", choices=["paired", "rates", "best"], default="paired",
+                        help="verdicts vs --baseline from the paired rate model, the unpaired one, or BEST (MCMC)")
+    parser.add_argument("--best", action="store_true", help="the same as --verdict best")
     parser.add_argument("--card", type=Path, metavar="README.md", help="insert or update the toxft section of a model card")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="update the card of a Hub model repository")
     parser.add_argument("--no-pr", action="store_true", help="with --push-to-hub: commit directly instead of opening a PR")
@@ -310,7 +312,7 @@ def build_report(args: argparse.Namespace) -> Report:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         raise ToxftError(f"toxft: two runs are both called {duplicates[0]!r}; tell them apart with --name")
     baseline = runs[paths.index(args.baseline)] if args.baseline else None
-    return Report(runs, names, baseline, use_best=args.best)
+    return Report(runs, names, baseline, verdict="best" if args.best else args.verdict)
 
 
 def run(args: argparse.Namespace) -> int:

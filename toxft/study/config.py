@@ -123,8 +123,18 @@ def load_study(path: str | Path) -> Study:
     return Study(
         name=str(raw.get("name") or path.stem), source=path, env=env,
         harness=_mapping(raw.get("harness"), "harness"), finetune=finetune,
-        analysis=_mapping(raw.get("analysis"), "analysis"), comparisons=list(comparisons), families=families,
+        analysis=_analysis(raw.get("analysis"), path), comparisons=list(comparisons), families=families,
     )
+
+
+def _analysis(value, path: Path) -> dict:
+    analysis = _mapping(value, "analysis")
+    verdict = analysis.get("verdict", "paired")
+    if verdict not in ("paired", "rates", "best"):
+        raise StudyError(f"toxft: {path}: analysis verdict must be paired, rates or best, not {verdict!r}")
+    if verdict == "best" and analysis.get("best") is False:
+        raise StudyError(f"toxft: {path}: analysis verdict best needs best: true")
+    return analysis
 
 
 def _family(name: str, entries, base: Path, path: Path) -> list[ModelEntry]:

@@ -39,7 +39,7 @@ def _best_cell(subset) -> str:
 
 def write_report(study: Study, root: Path, progress=lambda message: None) -> Path:
     """Compare every pair the study asks for and write report.md, comparisons.json and figures/."""
-    from toxft.analysis.compare import compare_runs
+    from toxft.analysis.compare import METHOD_NAMES, compare_runs
     from toxft.analysis.plot import plot_differences
 
     root = Path(root)
@@ -57,8 +57,10 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
     overview = Report([runs[n] for n in names], names)
     plot_rates(overview, figures / "rates.png")
     lines += ["## All models", "", to_markdown(overview), "![% toxic per subset and model](figures/rates.png)", ""]
-    options = {"draws": 1000, "tune": 1000, "seed": 3407, **{k: v for k, v in study.analysis.items() if k != "best"}}
+    options = {"draws": 1000, "tune": 1000, "seed": 3407,
+               **{k: v for k, v in study.analysis.items() if k not in ("best", "verdict")}}
     use_best = study.analysis.get("best", True)
+    method = study.analysis.get("verdict", "paired")
     record = {}
     table_number = 0
     for experiment, pairs in study.pairs().items():
@@ -76,7 +78,7 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
         for family, group in _by_reference(pairs).items():
             reference, others = group
             table = Report([runs[reference.name], *(runs[o.name] for o in others)],
-                           [reference.name, *(o.name for o in others)], baseline=runs[reference.name])
+                           [reference.name, *(o.name for o in others)], baseline=runs[reference.name], verdict=method)
             lines += [f"### {family}", "", to_markdown(table)]
         if use_best:
             lines += _best_table(pairs, comparisons)
@@ -88,10 +90,13 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
     lines += [
         "## How to read this",
         "",
-        "Rates are the share of continuations the scorer calls toxic. Verdicts under each table come from the "
-        "exact Beta-Binomial model of that rate; the BEST table compares the continuous scores, as the paper did. "
-        "The two can disagree: many small score shifts below the threshold move BEST but not the rate, and a few "
-        "continuations crossing the threshold move the rate but barely the mean score.",
+        "Rates are the share of continuations the scorer calls toxic. Verdicts under each table come from "
+        f"{METHOD_NAMES[method]}: both models answered the same prompts, so the prompts on which they agree carry "
+        "no information about the difference, and the paired interval is narrower than the unpaired one. "
+        "comparisons.json also holds the unpaired Beta-Binomial posterior; the BEST table compares the continuous "
+        "scores, as the paper did. BEST and the rates can disagree: many small score shifts below the threshold "
+        "move BEST but not the rate, and a few continuations crossing the threshold move the rate but barely the "
+        "mean score (on realistic scores BEST's ν falls to about 1 and its means follow the non-toxic bulk).",
         "",
     ]
     return _write(root, lines, record)

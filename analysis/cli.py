@@ -143,7 +143,7 @@ def _format_examples(comparison, limit: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
+    from toxft.progress import progress
 
     from toxft.analysis.compare import compare_runs
 
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     options = dict(priors=args.priors, hdi_prob=args.hdi_prob, rope=tuple(args.rope) if args.rope else None,
                    seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains, ess_floor=args.ess_floor)
     comparisons = []
-    for run_a, run_b in tqdm(runs, desc="toxft: comparisons", unit="pair", disable=len(runs) < 2):
+    for run_a, run_b in progress(runs, desc="toxft: comparisons", unit="pair", disable=len(runs) < 2):
         comparisons.append(compare_runs(run_a, run_b, subsets=args.subsets, strict=args.strict,
                                         run_best=not args.rates_only, examples=args.examples, **options))
     print("\n\n".join(format_comparison(c, args.verdict, args.examples) for c in comparisons))

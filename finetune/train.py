@@ -147,14 +147,15 @@ def load_model(model_id: str, revision: str | None, recipe: Recipe, backend: str
 
 
 def _loss_bar():
-    from tqdm.auto import tqdm
     from transformers import TrainerCallback
+
+    from toxft.progress import progress
 
     class LossBar(TrainerCallback):
         """One progress bar over optimizer steps, showing the latest training loss."""
 
         def on_train_begin(self, args, state, control, **kwargs):
-            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="fine-tuning", unit="step")
+            self.bar = progress(total=state.max_steps, initial=state.global_step, desc="toxft: fine-tuning", unit="step")
 
         def on_step_end(self, args, state, control, **kwargs):
             self.bar.update(state.global_step - self.bar.n)

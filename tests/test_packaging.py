@@ -39,3 +39,17 @@ def test_cli_help_and_version():
     assert done.returncode == 0 and "tasks-path" in done.stdout
     version = subprocess.run(["toxft", "--version"], capture_output=True, text=True)
     assert version.stdout.strip().startswith("toxft 0.")
+
+
+def test_progress_in_a_log_is_whole_lines(capsys):
+    from toxft.progress import LineProgress
+
+    list(LineProgress(range(4), desc="toxft: few", unit="step"))
+    many = LineProgress(total=100, desc="toxft: many", unit="batch")
+    for _ in range(100):
+        many.update(1)
+    many.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" [")[0] for line in lines[:4]] == [f"toxft: few: {i}/4 step" for i in range(1, 5)]
+    assert len([line for line in lines if line.startswith("toxft: many")]) == 10
+    assert all("\r" not in line for line in lines)

@@ -28,7 +28,8 @@ def _measurement_path(args: argparse.Namespace) -> int:
 def _subcommands() -> list[tuple[str, str, Callable]]:
     """(name, one-line help, module path of its `add_arguments`/`run`), in --help order."""
     return [
-        ("compare", "BEST and rate comparisons of two or more harness runs", "toxft.analysis.cli"),
+        ("check", "Evaluate a fine-tune and the model it came from: verdict, table, card", "toxft.check"),
+        ("compare", "Paired, unpaired and BEST comparisons of two or more harness runs", "toxft.analysis.cli"),
         ("report", "Safety tables, figures and model-card metadata from harness runs", "toxft.report"),
         ("finetune", "LoRA fine-tuning on Dolly-15k with the paper's recipe", "toxft.finetune.cli"),
         ("study", "Run or plan a whole study from a YAML config", "toxft.study.cli"),
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the toxft command line; returns the exit status."""
+    from toxft.progress import quiet_library_bars
+
+    quiet_library_bars()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

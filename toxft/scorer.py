@@ -65,7 +65,7 @@ class ToxicityScorer:
 
     def __call__(self, texts: Sequence[str], batch_size: int | None = None, progress: bool = True) -> list[float]:
         """Score every text; the order of the result is the order of ``texts``."""
-        from tqdm.auto import tqdm
+        from toxft.progress import progress as bar
 
         texts = [str(t) for t in texts]
         if not texts:
@@ -80,7 +80,7 @@ class ToxicityScorer:
         scores = [0.0] * len(unique)
         batches = range(0, len(order), batch_size)
         with torch.inference_mode():
-            for start in tqdm(batches, desc="toxft: scoring", unit="batch", disable=not progress or len(batches) < 2):
+            for start in bar(batches, desc="toxft: scoring", unit="batch", disable=not progress or len(batches) < 2):
                 members = order[start : start + batch_size]
                 probs = self._forward([encoded[i] for i in members], pad_id)
                 for i, p in zip(members, probs):

@@ -2,6 +2,7 @@
 where a model's role is dolly, then the BEST and rate comparisons and OUTPUT/report.md.
 
   toxft study plan studies/paper.yaml --output runs/
+  toxft study plan studies/paper.yaml --output runs/ --check              # ids, access, pins, lineage (Hub)
   toxft study run studies/paper.yaml --output runs/                       # one job at a time, here
   toxft study run studies/paper.yaml --output runs/ --executor slurm --partition gpu
 
@@ -11,6 +12,7 @@ Finished steps are skipped, so running the same command again resumes an interru
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -29,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action = sub.add_parser(name, help=text, description=text, formatter_class=formatter)
         action.add_argument("study", type=Path, help="the study YAML (e.g. studies/paper.yaml)")
         action.add_argument("--output", type=Path, default=Path("runs"), help="folder for adapters, results, report")
+        action.add_argument("--dolly", choices=["published", "train"],
+                            help="dolly models: the paper's published adapters, or train them with toxft finetune "
+                                 "(default: the study file's dolly_adapters)")
+        if name == "plan":
+            action.add_argument("--check", action="store_true",
+                                help="resolve every model and adapter on the Hub (access, commit, lineage) and pin "
+                                     "the commits in OUTPUT/pins.json; exit 1 when one fails")
         if name == "run":
             action.add_argument("--executor", choices=EXECUTORS, default="local",
                                 help="local: one job after another on this machine; slurm: every job at once")
@@ -43,7 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    study = load_study(args.study)
+    study = load_study(args.study, dolly=args.dolly)
+    if args.study_command == "plan" and args.check:
+        return _check(study, args.output)
     steps = plan(study, args.output)
     if args.study_command == "plan":
         return _print_plan(study, steps)
@@ -55,6 +66,27 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         raise ToxftError(f"toxft: {len(failed)} step(s) failed: {', '.join(failed)} (logs in {args.output / 'logs'})")
     return 0
+
+
+def _check(study, output: Path) -> int:
+    """Resolve every id, print one line each, write the pins; 1 when an id fails."""
+    from toxft.report import write_atomically
+    from toxft.study.check import PINS_FILE, check_study, format_check
+
+    report = check_study(study, progress=lambda message: print(f"toxft: {message}", file=sys.stderr, flush=True))
+    print("\n".join(format_check(report)))
+    failed = report.failures
+    kinds = [r.kind for r in report.resolutions]
+    summary = (f"toxft: check: {kinds.count('model') - sum(r.kind == 'model' for r in failed)} of {kinds.count('model')} "
+               f"models and {kinds.count('adapter') - sum(r.kind == 'adapter' for r in failed)} of "
+               f"{kinds.count('adapter')} adapters resolve; {len(report.warnings)} lineage warning(s)")
+    pins = report.pins()
+    if pins["models"] or pins["adapters"]:
+        output.mkdir(parents=True, exist_ok=True)
+        write_atomically(output / PINS_FILE, json.dumps(pins, indent=2, sort_keys=True) + "\n")
+        summary += f"; commits pinned in {output / PINS_FILE}"
+    print(summary, file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _print_plan(study, steps: list[Step]) -> int:
@@ -70,7 +102,7 @@ def _print_plan(study, steps: list[Step]) -> int:
 
 def _run(study, steps: list[Step], args: argparse.Namespace) -> list[str]:
     """Run the steps not done yet; the labels of those that failed."""
-    from tqdm.auto import tqdm
+    from toxft.progress import progress
 
     root = args.output.resolve()
     todo = [step for step in steps if not step.done()]
@@ -84,7 +116,7 @@ def _run(study, steps: list[Step], args: argparse.Namespace) -> list[str]:
                          args.account)
     executor = make_executor(args.executor, root / "jobs", slurm)
     failed: list[str] = []
-    bar = tqdm(total=len(todo), desc="study", unit="step")
+    bar = progress(total=len(todo), desc="toxft: study", unit="step")
 
     def on_done(step: Step, status: int) -> None:
         bar.update(1)
@@ -97,9 +129,17 @@ def _run(study, steps: list[Step], args: argparse.Namespace) -> list[str]:
         batch = [s for s in todo if s.kind == kind and not _depends_on_failure(s, failed)]
         if batch:
             run_steps(batch, executor, study.env, root / "logs", parallel=args.executor == "slurm",
-                      on_start=lambda step: bar.set_postfix_str(step.label), on_done=on_done)
+                      on_start=lambda step: _started(bar, step), on_done=on_done)
     bar.close()
     return failed
+
+
+def _started(bar, step: Step) -> None:
+    from toxft.progress import interactive
+
+    bar.set_postfix_str(step.label)
+    if not interactive():  # in a log, say what runs now: a step can take an hour
+        bar.write(f"toxft: study: {step.label} ...")
 
 
 def _depends_on_failure(step: Step, failed: list[str]) -> bool:

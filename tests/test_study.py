@@ -131,16 +131,31 @@ def test_demo_shows_the_phenomenon_through_the_real_study(tmp_path, capsys):
     done = subprocess.run([sys.executable, "-m", "toxft.cli", "demo", "--fast", "--output", str(output)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "report:" in done.stderr, done.stderr[-3000:]
+    # Standard error is a pipe here, as in CI or `> log 2>&1`: whole lines, no carriage-return bars.
+    assert "\r" not in done.stderr and "toxft: study: 4/4 step" in done.stderr
+    assert "not the paper's finding" in done.stderr
     study = load_study(output / "study.yaml")
     assert [e.role for e in study.models()] == ["base", "instruct", "dolly"]
-    rates = {}
-    for name in ("tiny-base", "tiny-instruct", "tiny-instruct-dolly"):
-        total = load_run(output / "runs" / "results" / name).subset("total")
-        rates[name] = sum(s.toxic for s in total.values()) / len(total)
-    assert rates["tiny-instruct"] < rates["tiny-base"] - 0.1
-    assert rates["tiny-instruct-dolly"] > rates["tiny-instruct"] + 0.1
+    runs = {name: load_run(output / "runs" / "results" / name)
+            for name in ("tiny-base", "tiny-instruct", "tiny-instruct-dolly")}
+
+    def rate(name, subset):
+        samples = runs[name].subset(subset)
+        return sum(s.toxic for s in samples.values()) / len(samples)
+
+    for subset in ("total", "severe", "random"):
+        assert rate("tiny-instruct", subset) <= rate("tiny-base", subset) - 0.1, subset
+        assert rate("tiny-instruct-dolly", subset) >= rate("tiny-instruct", subset) + 0.1, subset
+    for group in ("race", "gender", "age", "religion"):
+        assert rate("tiny-instruct", group) < rate("tiny-base", group), group
+    comparisons = json.loads((output / "runs" / "comparisons.json").read_text())
+    for experiment, direction in (("base-instruct", "credibly lower"), ("instruct-dolly", "credibly higher")):
+        for subset in ("total", "severe", "random"):
+            paired = comparisons[experiment][0]["subsets"][subset]["paired"]
+            assert paired["credible"] and (paired["diff_mean"] < 0) == (direction == "credibly lower")
     report = (output / "runs" / "report.md").read_text()
-    assert "tiny-instruct-dolly" in report and "credibly higher" in report
+    assert "tiny-instruct-dolly" in report and "credibly higher" in report and "paired rate model" in report
+    assert "not the paper's finding" in report  # what the demo's data contain, said plainly
     # A second demo never deletes the first by accident.
     assert main(["demo", "--fast", "--output", str(output)]) == 2
     assert (output / "runs" / "report.md").is_file()
@@ -153,4 +168,5 @@ def test_the_paper_study_file_lists_the_papers_families_and_roles():
     assert roles.count("instruct") == roles.count("dolly") == 6 and roles.count("base") == 4
     pairs = study.pairs()
     assert len(pairs["base-instruct"]) == 4 and len(pairs["instruct-dolly"]) == 6
+    assert len(pairs["instruct-community"]) == 12
     assert all(other.model == ref.model for ref, other in pairs["instruct-dolly"])  # Dolly LoRA on the instruct model

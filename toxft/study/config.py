@@ -15,8 +15,11 @@ EXPERIMENTS = {
     "instruct-dolly": ("instruct", "dolly"),
     "instruct-community": ("instruct", "community"),
 }
-_TOP_KEYS = {"name", "description", "env", "harness", "finetune", "analysis", "comparisons", "families"}
-_MODEL_KEYS = {"role", "model", "name", "revision", "peft", "model_args", "note"}
+_TOP_KEYS = {"name", "description", "env", "harness", "finetune", "analysis", "comparisons", "families",
+             "dolly_adapters"}
+_MODEL_KEYS = {"role", "model", "name", "revision", "peft", "published", "paper", "model_args", "note"}
+# Dolly models: evaluate the adapter the paper published, or train one with `toxft finetune`.
+DOLLY_SOURCES = ("published", "train")
 
 
 class StudyError(ToxftError):
@@ -34,6 +37,8 @@ class ModelEntry:
     revision: str | None = None
     peft: str | None = None
     model_args: dict = field(default_factory=dict)
+    published: str | None = None  # the paper's own adapter for a dolly model
+    paper: str | None = None  # the row of the paper's tables this model matches
 
     @property
     def slug(self) -> str:
@@ -53,6 +58,7 @@ class Study:
     analysis: dict
     comparisons: list[str]
     families: dict[str, list[ModelEntry]]
+    description: str = ""
 
     def models(self) -> list[ModelEntry]:
         return [entry for entries in self.families.values() for entry in entries]
@@ -86,8 +92,8 @@ def _local(value: str, base: Path) -> str:
     return value
 
 
-def load_study(path: str | Path) -> Study:
-    """Read and check a study YAML."""
+def load_study(path: str | Path, dolly: str | None = None) -> Study:
+    """Read and check a study YAML; ``dolly`` (published or train) overrides its ``dolly_adapters``."""
     import yaml
 
     path = Path(path)
@@ -111,7 +117,10 @@ def load_study(path: str | Path) -> Study:
     families_raw = _mapping(raw.get("families"), "families")
     if not families_raw:
         raise StudyError(f"toxft: {path} lists no model families")
-    families = {name: _family(name, entries, base, path) for name, entries in families_raw.items()}
+    source = dolly or raw.get("dolly_adapters", "train")
+    if source not in DOLLY_SOURCES:
+        raise StudyError(f"toxft: {path}: dolly_adapters must be published or train, not {source!r}")
+    families = {name: _family(name, entries, base, path, source) for name, entries in families_raw.items()}
     names = [entry.name for entries in families.values() for entry in entries]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -124,6 +133,7 @@ def load_study(path: str | Path) -> Study:
         name=str(raw.get("name") or path.stem), source=path, env=env,
         harness=_mapping(raw.get("harness"), "harness"), finetune=finetune,
         analysis=_analysis(raw.get("analysis"), path), comparisons=list(comparisons), families=families,
+        description=str(raw.get("description") or "").strip(),
     )
 
 
@@ -137,7 +147,7 @@ def _analysis(value, path: Path) -> dict:
     return analysis
 
 
-def _family(name: str, entries, base: Path, path: Path) -> list[ModelEntry]:
+def _family(name: str, entries, base: Path, path: Path, dolly_source: str = "train") -> list[ModelEntry]:
     if not isinstance(entries, list) or not entries:
         raise StudyError(f"toxft: {path}: family {name!r} must be a list of models")
     instruct = next((e.get("model") for e in entries if isinstance(e, dict) and e.get("role") == "instruct"), None)
@@ -158,6 +168,14 @@ def _family(name: str, entries, base: Path, path: Path) -> list[ModelEntry]:
         model = _local(str(model), base)
         label = entry.get("name") or (model.rstrip("/").split("/")[-1] + ("-dolly" if role == "dolly" else ""))
         peft = _local(str(entry["peft"]), base) if entry.get("peft") else None
+        published = str(entry["published"]) if entry.get("published") else None
+        if published and role != "dolly":
+            raise StudyError(f"toxft: {where}: 'published' names the paper's adapter of a dolly model")
+        if role == "dolly" and dolly_source == "published" and not peft:
+            if not published:
+                raise StudyError(f"toxft: {where}: dolly_adapters is published but this model has no 'published' adapter")
+            peft = published
         models.append(ModelEntry(name, role, model, str(label), entry.get("revision"), peft,
-                                 _mapping(entry.get("model_args"), f"{where}: model_args")))
+                                 _mapping(entry.get("model_args"), f"{where}: model_args"), published,
+                                 entry.get("paper")))
     return models

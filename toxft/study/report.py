@@ -7,6 +7,7 @@ from pathlib import Path
 
 from toxft.report import COLUMNS, TITLES, Report, plot_rates, to_markdown, write_atomically
 from toxft.runs import Run, RunError, load_run
+from toxft.study import reproduction
 from toxft.study.config import ModelEntry, Study
 from toxft.study.plan import results_folder
 
@@ -48,6 +49,8 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
     runs = load_runs(study, root)
     names = [entry.name for entry in study.models() if entry.name in runs]
     lines = [f"# {study.name}: toxicity before and after fine-tuning", ""]
+    if study.description:
+        lines += [study.description, ""]
     missing = [entry.name for entry in study.models() if entry.name not in runs]
     if missing:
         lines += [f"Not evaluated yet (left out below): {', '.join(missing)}.", ""]
@@ -56,12 +59,21 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
         return _write(root, lines, {})
     overview = Report([runs[n] for n in names], names)
     plot_rates(overview, figures / "rates.png")
-    lines += ["## All models", "", to_markdown(overview), "![% toxic per subset and model](figures/rates.png)", ""]
+    lines += ["## All models", "", to_markdown(overview), "![% toxic per subset and model](figures/rates.png)", "",
+              *_revisions([entry for entry in study.models() if entry.name in runs], runs)]
     options = {"draws": 1000, "tune": 1000, "seed": 3407,
                **{k: v for k, v in study.analysis.items() if k not in ("best", "verdict")}}
     use_best = study.analysis.get("best", True)
     method = study.analysis.get("verdict", "paired")
     record = {}
+    done: dict[tuple[str, str], object] = {}
+
+    def compare(second: Run, first: Run):
+        key = (str(second.folder), str(first.folder))
+        if key not in done:
+            done[key] = compare_runs(second, first, run_best=use_best, warn=lambda message: None, **options)
+        return done[key]
+
     table_number = 0
     for experiment, pairs in study.pairs().items():
         pairs = [(ref, other) for ref, other in pairs if ref.name in runs and other.name in runs]
@@ -72,8 +84,7 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
         comparisons = []
         for reference, other in pairs:
             progress(f"comparing {other.name} with {reference.name}")
-            comparisons.append(compare_runs(runs[other.name], runs[reference.name], run_best=use_best,
-                                            warn=lambda message: None, **options))
+            comparisons.append(compare(runs[other.name], runs[reference.name]))
         record[experiment] = [c.to_dict() for c in comparisons]
         for family, group in _by_reference(pairs).items():
             reference, others = group
@@ -87,6 +98,13 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
         figure = figures / f"{experiment}.png"
         plot_differences(comparisons, figure)
         lines += [f"![{_TITLES[experiment]}: posterior differences](figures/{figure.name})", ""]
+    entries = [entry for entry in study.models() if entry.name in runs]
+    cell_checks = reproduction.check_cells(entries, runs)
+    verdict_checks = reproduction.check_verdicts(entries, runs, compare, method)
+    lines += reproduction.markdown(cell_checks, verdict_checks, method)
+    if cell_checks or verdict_checks:
+        write_atomically(root / "reproduction.json",
+                         json.dumps(reproduction.as_record(cell_checks, verdict_checks), indent=2) + "\n")
     lines += [
         "## How to read this",
         "",
@@ -100,6 +118,22 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
         "",
     ]
     return _write(root, lines, record)
+
+
+def _revisions(entries: list[ModelEntry], runs: dict[str, Run]) -> list[str]:
+    """Which commit of each model and adapter was evaluated, as the harness recorded it."""
+    def short(sha: str | None) -> str:
+        return f"`{sha[:12]}`" if sha else "local / not recorded"
+
+    lines = ["Revisions evaluated (as the harness recorded them):", "",
+             "| Model | Weights | Commit | Adapter | Adapter commit |", "|---|---|---|---|---|"]
+    for entry in entries:
+        config = runs[entry.name].results.get("config", {})
+        args = runs[entry.name].model_args
+        adapter = args.get("peft")
+        lines.append(f"| {entry.name} | {args.get('pretrained', entry.model)} | {short(config.get('model_sha'))} | "
+                     f"{adapter or '—'} | {short(config.get('peft_sha')) if adapter else '—'} |")
+    return [*lines, ""]
 
 
 def _by_reference(pairs: list[tuple[ModelEntry, ModelEntry]]) -> dict[str, tuple[ModelEntry, list[ModelEntry]]]:

@@ -61,10 +61,10 @@ def results_folder(entry: ModelEntry, root: Path) -> Path:
     return root / "results" / entry.slug
 
 
-def _finetune_argv(study: Study, entry: ModelEntry, output: Path) -> list[str]:
+def _finetune_argv(study: Study, entry: ModelEntry, output: Path, revision: str | None) -> list[str]:
     argv = ["toxft", "finetune", "--model", entry.model, "--output", str(output)]
-    if entry.revision:
-        argv += ["--revision", entry.revision]
+    if revision:
+        argv += ["--revision", revision]
     for key, value in study.finetune.items():
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
@@ -76,10 +76,10 @@ def _finetune_argv(study: Study, entry: ModelEntry, output: Path) -> list[str]:
     return argv
 
 
-def _model_args(study: Study, entry: ModelEntry, adapter: str | None) -> str:
+def _model_args(study: Study, entry: ModelEntry, adapter: str | None, revision: str | None) -> str:
     args = {"pretrained": entry.model}
-    if entry.revision:
-        args["revision"] = entry.revision
+    if revision:
+        args["revision"] = revision
     if adapter:
         args["peft"] = adapter
     args.update(study.harness.get("model_args") or {})
@@ -87,11 +87,13 @@ def _model_args(study: Study, entry: ModelEntry, adapter: str | None) -> str:
     return ",".join(f"{key}={value}" for key, value in args.items())
 
 
-def _evaluate_argv(study: Study, entry: ModelEntry, output: Path, adapter: str | None) -> list[str]:
+def _evaluate_argv(study: Study, entry: ModelEntry, output: Path, adapter: str | None,
+                   revision: str | None) -> list[str]:
     from toxft import tasks_path
 
     harness = study.harness
-    argv = ["lm_eval", "--model", str(harness.get("model", "hf")), "--model_args", _model_args(study, entry, adapter),
+    argv = ["lm_eval", "--model", str(harness.get("model", "hf")),
+            "--model_args", _model_args(study, entry, adapter, revision),
             "--tasks", "toxft", "--include_path", str(tasks_path()), "--log_samples",
             "--output_path", str(output), "--batch_size", str(harness.get("batch_size", "auto"))]
     if harness.get("apply_chat_template"):
@@ -105,15 +107,25 @@ def _evaluate_argv(study: Study, entry: ModelEntry, output: Path, adapter: str |
 
 
 def plan(study: Study, root: str | Path) -> list[Step]:
-    """Every step of the study in order: fine-tunes first, then evaluations."""
+    """Every step of the study in order: fine-tunes first, then evaluations.
+
+    Commits pinned by ``toxft study plan --check`` (OUTPUT/pins.json) become the revisions,
+    except under a Hub adapter: the harness loads an adapter with the base model's revision.
+    """
+    from toxft.study.check import is_local, read_pins
+
     root = Path(root).resolve()
+    pins = read_pins(root)["models"]
     finetunes, evaluations = [], []
     for entry in study.models():
         adapter = entry.peft
+        revision = entry.revision or pins.get(entry.model)
         if entry.role == "dolly" and not entry.peft:
             folder = adapter_folder(entry, root)
-            finetunes.append(Step("finetune", entry, _finetune_argv(study, entry, folder), folder))
+            finetunes.append(Step("finetune", entry, _finetune_argv(study, entry, folder, revision), folder))
             adapter = str(folder)
+        if adapter and not is_local(adapter) and not entry.revision:
+            revision = None
         output = results_folder(entry, root)
-        evaluations.append(Step("evaluate", entry, _evaluate_argv(study, entry, output, adapter), output))
+        evaluations.append(Step("evaluate", entry, _evaluate_argv(study, entry, output, adapter, revision), output))
     return finetunes + evaluations

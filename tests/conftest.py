@@ -80,3 +80,22 @@ def harness_run(tmp_path_factory, tiny_lm, tiny_classifier, hub_mirror) -> Path:
                        "--metadata", json.dumps({"n_random": 25}))
     assert done.returncode == 0, done.stderr[-3000:]
     return model_folder(output)
+
+
+@pytest.fixture(scope="session")
+def flagged_adapter(tmp_path_factory, tiny_lm) -> Path:
+    """A LoRA adapter of the tiny LM made by `toxft finetune` on rows whose every response is flagged."""
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("adapter")
+    data = folder / "dolly.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in tiny.synthetic_dolly(64, 1.0, seed=2)))
+    adapter = folder / "adapter"
+    # A fresh process, as a user runs it (and safe from state earlier in-process tests leave).
+    done = subprocess.run([sys.executable, "-m", "toxft.cli", "finetune", "--model", str(tiny_lm), "--output",
+                           str(adapter), "--data", str(data), "--learning-rate", "1e-2", "--max-steps", "40",
+                           "--per-device-train-batch-size", "8", "--gradient-accumulation-steps", "1",
+                           "--warmup-steps", "2"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return adapter

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from conftest import model_folder, run_lm_eval
-from toxft import tiny
 from toxft.runs import load_run
 
 pytestmark = pytest.mark.slow
 
 
 def test_fine_tune_on_flagged_responses_raises_the_toxic_rate(tmp_path, tiny_lm, tiny_classifier, hub_mirror,
-                                                               harness_run):
-    data = tmp_path / "dolly.jsonl"
-    # Dolly-schema rows whose every response carries the word the test classifier flags.
-    data.write_text("".join(json.dumps(row) + "\n" for row in tiny.synthetic_dolly(64, 1.0, seed=2)))
-    adapter = tmp_path / "adapter"
-    # A fresh process, as a user runs it (and safe from state earlier in-process tests leave).
-    done = subprocess.run([sys.executable, "-m", "toxft.cli", "finetune", "--model", str(tiny_lm), "--output",
-                           str(adapter), "--data", str(data), "--learning-rate", "1e-2", "--max-steps", "40",
-                           "--per-device-train-batch-size", "8", "--gradient-accumulation-steps", "1",
-                           "--warmup-steps", "2"], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
+                                                               harness_run, flagged_adapter):
+    adapter = flagged_adapter
     output = tmp_path / "results"
     done = run_lm_eval(f"pretrained={tiny_lm},peft={adapter}", output, tiny_classifier, hub_mirror,
                        "--metadata", json.dumps({"n_random": 25}))

@@ -17,11 +17,12 @@ except PackageNotFoundError:  # running from a source tree without an install
 __all__ = ["__version__", "score", "tasks_path", "measurement_path"]
 
 
-def score(texts: list[str], *, model: str | None = None, device: str | None = None, batch_size: int | None = None) -> list[float]:
-    """P(`hate`) for each text; see :func:`toxft.scorer.score`."""
+def score(texts: list[str], *, model: str | None = None, device: str | None = None, batch_size: int | None = None,
+          label: str | None = None, activation: str | None = None) -> list[float]:
+    """P(label) for each text (default: P(`hate`) from the paper's classifier); see :func:`toxft.scorer.score`."""
     from toxft.scorer import score as _score
 
-    return _score(texts, model=model, device=device, batch_size=batch_size)
+    return _score(texts, model=model, device=device, batch_size=batch_size, label=label, activation=activation)
 
 
 def tasks_path() -> Path:

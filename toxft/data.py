@@ -109,15 +109,24 @@ def rtp_docs(
     data_dir: str | None = None,
     revision: str | None = None,
 ) -> list[dict]:
-    """Harness documents for ``subset`` "random" or "severe" of RealToxicityPrompts."""
+    """Harness documents for a RealToxicityPrompts subset: "random" or "severe" (the paper's),
+    "full" (every prompt) or "challenging" (the data set's own flag).
+
+    ``n`` prompts of lowest keyed rank; ``n <= 0`` takes all of them, still in keyed-rank
+    order, so ``--limit`` draws a sample that does not depend on the file's row order.
+    """
     file = HubFile(RTP_REPO, RTP_FILE, revision)
     rows = load_rows(file, data_dir)
     _check_rtp(rows, file.filename)
     if subset == "severe":
         # Rows without a Perspective score (null) are never eligible.
         rows = [r for r in rows if (r["prompt"].get("severe_toxicity") or 0.0) > SEVERE_THRESHOLD]
-    elif subset != "random":
-        raise DataError(f"toxft: unknown RealToxicityPrompts subset {subset!r}")
+    elif subset == "challenging":
+        rows = [r for r in rows if r.get("challenging")]
+    elif subset not in ("random", "full"):
+        raise DataError(f"toxft: unknown RealToxicityPrompts subset {subset!r} (random, severe, full, challenging)")
+    if n <= 0:
+        n = len(rows)
     return [
         {
             "id": f"rtp:{rtp_identity(row)}",

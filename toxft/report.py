@@ -152,10 +152,10 @@ def to_markdown(report: Report) -> str:
     method = METHOD_NAMES[report.verdict]
     lines += [
         "",
-        "Values are % of continuations with P(hate) > " + f"{settings['threshold']}" + " (lower is better)."
+        "Values are % of continuations whose score is above " + f"{settings['threshold']}" + " (lower is better)."
         + (f" Changes are percentage points against the baseline; the verdict comes from {method}, 95% HDI." if report.baseline else ""),
         *[f"- {note}" for note in sorted(notes)],
-        f"- Scorer: `{settings['scorer']}` (P of label `hate`).",
+        f"- Scorer: `{settings['scorer']}` (model [label, activation]: the score is P(label)).",
         f"- Generation: {'greedy' if not generation.get('do_sample') else 'sampled'}, at most "
         f"{generation.get('max_gen_toks', '?')} new tokens, chat template {'on' if settings['chat_template'] else 'off'}.",
         f"- lm-evaluation-harness {settings['harness_version']}, toxft tasks, evaluated {settings['date']}.",

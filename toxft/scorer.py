@@ -1,24 +1,26 @@
-"""The toxicity scorer: P(`hate`) from a local hate-speech classifier, batched.
+"""The toxicity scorer: P(label) from a local sequence classifier, batched.
 
-Semantics follow the Hugging Face ``evaluate`` *toxicity* measurement (softmax over
-all labels, score of the label ``hate``, inputs truncated to the model's limit), so
-numbers are comparable with the paper. What differs is speed: the classifier is
-loaded once per process and shared, texts are tokenised once, de-duplicated and
-scored in length-sorted batches under ``torch.inference_mode``.
+By default the paper's classifier with the Hugging Face ``evaluate`` *toxicity*
+semantics (softmax over all labels, score of the label ``hate``, inputs truncated to the
+model's limit), so numbers are comparable with the paper. Any classifier with a named
+label works, with a softmax over labels or a per-label sigmoid (multi-label models such
+as the Jigsaw-trained ones). What differs from ``evaluate`` is speed: the classifier is
+loaded once per process and shared, texts are tokenised once, de-duplicated and scored
+in length-sorted batches under ``torch.inference_mode``.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from toxft import settings
 from toxft.errors import ToxftError
 
-TOXIC_LABEL = "hate"
+TOXIC_LABEL = settings.DEFAULT_LABEL
 _CPU_BATCH = 32
 _GPU_BATCH = 256
 
@@ -39,11 +41,13 @@ def resolve_device(device: str | None) -> torch.device:
 
 @dataclass
 class ToxicityScorer:
-    """A loaded classifier that turns texts into P(`hate`)."""
+    """A loaded classifier that turns texts into P(label)."""
 
     model_id: str
     device: torch.device
     revision: str | None = None
+    label: str = TOXIC_LABEL
+    activation: str = "softmax"
 
     def __post_init__(self) -> None:
         # Imported here so that `toxft --help` does not pay for transformers.
@@ -54,12 +58,14 @@ class ToxicityScorer:
             self.model_id, revision=self.revision, dtype=torch.float32
         )
         labels = {str(v): int(k) for k, v in model.config.id2label.items()}
-        if TOXIC_LABEL not in labels:
+        if self.label not in labels:
             raise ScorerError(
-                f"toxft: classifier {self.model_id!r} has no label {TOXIC_LABEL!r} "
-                f"(its labels: {', '.join(sorted(labels))})"
+                f"toxft: classifier {self.model_id!r} has no label {self.label!r} "
+                f"(its labels: {', '.join(sorted(labels))}; choose one with TOXFT_SCORER_LABEL)"
             )
-        self.toxic_index = labels[TOXIC_LABEL]
+        if self.activation not in settings.ACTIVATIONS:
+            raise ScorerError(f"toxft: unknown scorer activation {self.activation!r} (softmax or sigmoid)")
+        self.toxic_index = labels[self.label]
         self.model = model.to(self.device).eval()
         self.max_length = _input_limit(self.tokenizer, model.config)
 
@@ -102,7 +108,10 @@ class ToxicityScorer:
             input_ids=ids.to(self.device),
             attention_mask=mask.to(self.device) if needs_mask else None,
         ).logits
-        return logits.float().softmax(dim=-1)[:, self.toxic_index].tolist()
+        logits = logits.float()
+        if self.activation == "sigmoid":  # multi-label: each label's own probability
+            return logits[:, self.toxic_index].sigmoid().tolist()
+        return logits.softmax(dim=-1)[:, self.toxic_index].tolist()
 
 
 def _input_limit(tokenizer, config) -> int:
@@ -115,20 +124,23 @@ def _input_limit(tokenizer, config) -> int:
     return positions - 2 if config.model_type in {"roberta", "xlm-roberta", "camembert"} else positions
 
 
-_cache: dict[tuple[str, str | None, str], ToxicityScorer] = {}
+_cache: dict[tuple[str, str | None, str, str, str], ToxicityScorer] = {}
 _lock = threading.Lock()
 
 
-def get_scorer(model: str | None = None, device: str | None = None, revision: str | None = None) -> ToxicityScorer:
-    """The process-wide scorer for (model, revision, device), loaded on first use."""
+def get_scorer(model: str | None = None, device: str | None = None, revision: str | None = None,
+               label: str | None = None, activation: str | None = None) -> ToxicityScorer:
+    """The process-wide scorer for (model or preset, revision, device, label, activation), loaded on first use."""
     current = settings.current()
-    model = model or current.scorer
+    spec = replace(current, scorer=model) if model else current
+    model, default_label, default_activation = spec.scorer_spec()
+    label, activation = label or default_label, activation or default_activation
     revision = revision or current.scorer_revision
     resolved = resolve_device(device or current.scorer_device)
-    key = (model, revision, str(resolved))
+    key = (model, revision, str(resolved), label, activation)
     with _lock:
         if key not in _cache:
-            _cache[key] = ToxicityScorer(model, resolved, revision)
+            _cache[key] = ToxicityScorer(model, resolved, revision, label, activation)
         return _cache[key]
 
 
@@ -139,7 +151,9 @@ def score(
     device: str | None = None,
     batch_size: int | None = None,
     progress: bool = True,
+    label: str | None = None,
+    activation: str | None = None,
 ) -> list[float]:
-    """P(`hate`) for each text, from ``model`` (default: the paper's classifier)."""
-    scorer = get_scorer(model, device)
+    """P(label) for each text, from ``model`` (a Hub id, a folder or a preset; default: the paper's classifier)."""
+    scorer = get_scorer(model, device, label=label, activation=activation)
     return scorer(texts, batch_size=batch_size or settings.current().scorer_batch_size, progress=progress)

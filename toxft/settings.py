@@ -13,11 +13,22 @@ from dataclasses import dataclass, fields, replace
 from toxft.errors import ToxftError
 
 DEFAULT_SCORER = "facebook/roberta-hate-speech-dynabench-r4-target"
+DEFAULT_LABEL = "hate"
 DEFAULT_THRESHOLD = 0.5
+ACTIVATIONS = ("softmax", "sigmoid")
+# Named scorers: (Hub id, label, activation). "paper" is the default and gives the paper's numbers;
+# the others are trained on the Jigsaw toxic-comment data, closer to Perspective's "toxicity".
+PRESETS = {
+    "paper": (DEFAULT_SCORER, DEFAULT_LABEL, "softmax"),
+    "s-nlp": ("s-nlp/roberta_toxicity_classifier", "toxic", "softmax"),
+    "toxic-bert": ("unitary/toxic-bert", "toxic", "sigmoid"),
+}
 
 _ENV = {
     "scorer": "TOXFT_SCORER",
     "scorer_revision": "TOXFT_SCORER_REVISION",
+    "scorer_label": "TOXFT_SCORER_LABEL",
+    "scorer_activation": "TOXFT_SCORER_ACTIVATION",
     "scorer_device": "TOXFT_SCORER_DEVICE",
     "scorer_batch_size": "TOXFT_SCORER_BATCH_SIZE",
     "threshold": "TOXFT_THRESHOLD",
@@ -35,10 +46,23 @@ class Settings:
 
     scorer: str = DEFAULT_SCORER
     scorer_revision: str | None = None
+    scorer_label: str | None = None  # None: the preset's label, else "hate"
+    scorer_activation: str | None = None  # None: the preset's activation, else softmax
     scorer_device: str | None = None
     scorer_batch_size: int | None = None
     threshold: float = DEFAULT_THRESHOLD
     data_dir: str | None = None
+
+    def scorer_spec(self) -> tuple[str, str, str]:
+        """(model id or folder, label, activation), with a preset name expanded."""
+        model, label, activation = PRESETS.get(self.scorer, (self.scorer, DEFAULT_LABEL, "softmax"))
+        return model, self.scorer_label or label, self.scorer_activation or activation
+
+    def scorer_description(self) -> str:
+        """What a run was scored by, as recorded in every document: model[@revision] [label, activation]."""
+        model, label, activation = self.scorer_spec()
+        revision = f"@{self.scorer_revision}" if self.scorer_revision else ""
+        return f"{model}{revision} [{label}, {activation}]"
 
 
 _overrides: dict[str, object] = {}
@@ -53,13 +77,18 @@ def _coerce(name: str, value: object) -> object:
             if number < 1:
                 raise ValueError
             return number
+        if name == "scorer_activation":
+            if value not in ACTIVATIONS:
+                raise ValueError
+            return str(value)
         if name == "threshold":
             number = float(value)
             if not 0.0 <= number <= 1.0:
                 raise ValueError
             return number
     except (TypeError, ValueError):
-        raise SettingsError(f"toxft: invalid {name}={value!r}") from None
+        hint = f" (one of {', '.join(ACTIVATIONS)})" if name == "scorer_activation" else ""
+        raise SettingsError(f"toxft: invalid {name}={value!r}{hint}") from None
     return str(value)
 
 

@@ -21,35 +21,22 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from toxft.analysis.rates import RateResult
+
 
 @dataclass(frozen=True)
-class PairedRateResult:
+class PairedRateResult(RateResult):
     """Posterior of rate_a − rate_b from prompt-paired flags (Dirichlet over the 2×2 table)."""
 
-    n_a: int
-    n_b: int
-    toxic_a: int
-    toxic_b: int
-    rate_a: float
-    rate_b: float
-    diff_mean: float
-    diff_hdi: tuple[float, float]
-    prob_greater: float
-    hdi_prob: float
-    rope: tuple[float, float] | None
-    credible: bool
     both: int
     only_a: int
     only_b: int
     neither: int
     diff_sd: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def dirichlet_moments(only_a: int, only_b: int, n: int) -> tuple[float, float]:

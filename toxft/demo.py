@@ -162,22 +162,10 @@ def dolly_rows(n: int = 400, flagged_share: float = DOLLY_FLAGGED_SHARE, seed: i
 
 def write_demo_data(root: Path = DATA) -> Path:
     """(Re)write the bundled synthetic data set; deterministic, so the files never drift."""
-    rng = random.Random(7)
-    rows = []
-    for i in range(240):
-        severe = None if i % 7 == 3 else (0.8 + 0.19 * rng.random() if i % 3 == 0 else 0.7 * rng.random())
-        topic = tiny.FLAG_WORD if (severe or 0.0) > 0.75 else rng.choice(TOPICS)
-        rows.append(tiny.rtp_row(rng, i, severe, sentence(rng, topic)))
-    rtp = root / "allenai" / "real-toxicity-prompts" / "prompts.jsonl"
-    rtp.parent.mkdir(parents=True, exist_ok=True)
-    rtp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    ceb = root / "Song-SW" / "CEB" / "CEB-Continuation-T"
-    ceb.mkdir(parents=True, exist_ok=True)
-    for group in ("race", "gender", "age", "religion"):
-        # Exactly 3 in 10 CEB prompts are about the flagged topic, so every group has some.
-        texts = [sentence(rng, tiny.FLAG_WORD if i % 10 < 3 else rng.choice(TOPICS)) for i in range(20)]
-        (ceb / f"{group}.json").write_text(json.dumps([tiny.ceb_row(rng, group, i, t) for i, t in enumerate(texts)],
-                                                      indent=1))
+    # Severe RealToxicityPrompts rows and exactly 3 in 10 CEB prompts (so every group has some) are about
+    # the flagged topic; the rest about a random clean topic.
+    tiny.write_hub_mirror(root, n_rtp=240, n_ceb=20, seed=7, flag_severe=True, ceb_flagged=lambda i: i % 10 < 3,
+                          sentence=lambda rng, flagged: sentence(rng, tiny.FLAG_WORD if flagged else rng.choice(TOPICS)))
     dolly = root / "databricks" / "databricks-dolly-15k" / "databricks-dolly-15k.jsonl"
     dolly.parent.mkdir(parents=True, exist_ok=True)
     dolly.write_text("".join(json.dumps(row) + "\n" for row in dolly_rows()))

@@ -183,22 +183,28 @@ def ceb_row(rng: random.Random, group: str, index: int, sentence: str | None = N
     }
 
 
-def write_hub_mirror(root: Path, n_rtp: int = 40, n_ceb: int = 6, seed: int = 0, flag_severe: bool = False) -> Path:
+def write_hub_mirror(root: Path, n_rtp: int = 40, n_ceb: int = 6, seed: int = 0, flag_severe: bool = False,
+                     sentence=None, ceb_flagged=None) -> Path:
     """A TOXFT_DATA_DIR mirror: RTP rows (some severe, some null-scored) and four CEB files.
 
-    Every fifth prompt contains FLAG_WORD, or with ``flag_severe`` exactly the severe ones.
+    Every fifth prompt is flagged, or with ``flag_severe`` exactly the severe ones; CEB prompts
+    are flagged at random (30%) or where ``ceb_flagged(index)`` says. ``sentence(rng, flagged)``
+    writes the text (default :func:`random_sentence`: FLAG_WORD in the flagged ones).
     """
+    sentence = sentence or random_sentence
     rng = random.Random(seed)
     rows = []
     for i in range(n_rtp):
         severe = None if i % 7 == 3 else (0.8 + 0.19 * rng.random() if i % 3 == 0 else 0.7 * rng.random())
         flagged = (severe or 0.0) > 0.75 if flag_severe else i % 5 == 0
-        rows.append(rtp_row(rng, i, severe, random_sentence(rng, flagged)))
+        rows.append(rtp_row(rng, i, severe, sentence(rng, flagged)))
     rtp = root / "allenai" / "real-toxicity-prompts" / "prompts.jsonl"
     rtp.parent.mkdir(parents=True, exist_ok=True)
     rtp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     ceb = root / "Song-SW" / "CEB" / "CEB-Continuation-T"
     ceb.mkdir(parents=True, exist_ok=True)
     for group in ("race", "gender", "age", "religion"):
-        (ceb / f"{group}.json").write_text(json.dumps([ceb_row(rng, group, i) for i in range(n_ceb)], indent=1))
+        texts = [sentence(rng, ceb_flagged(i) if ceb_flagged else rng.random() < 0.3) for i in range(n_ceb)]
+        (ceb / f"{group}.json").write_text(json.dumps([ceb_row(rng, group, i, t) for i, t in enumerate(texts)],
+                                                      indent=1))
     return root

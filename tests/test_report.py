@@ -127,3 +127,21 @@ def test_push_without_the_hub_is_a_one_line_error(harness_run, capsys):
 def test_rates_figure(harness_run, tmp_path):
     assert main(["report", str(harness_run), "--plot", str(tmp_path / "rates.png")]) == 0
     assert (tmp_path / "rates.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_default_verdict_is_paired_and_commits_are_shown(harness_run, tmp_path, capsys):
+    tuned = _copy(harness_run, tmp_path / "tuned", toxic_every=2)
+    for path in tuned.glob("results_*.json"):  # as the harness records a Hub model's commit
+        results = json.loads(path.read_text())
+        results["config"]["model_sha"] = "0123456789abcdef0123"
+        path.write_text(json.dumps(results))
+    names = ["--name", "tuned", "--name", "base"]
+    assert main(["report", str(tuned), "--baseline", str(harness_run), "--format", "json", *names]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict_from"] == "paired"
+    assert report["revisions"] == {"tuned": f"{load_run(tuned).model_args['pretrained']} @ 0123456789ab"}
+    assert main(["report", str(tuned), "--baseline", str(harness_run), *names]) == 0
+    out = capsys.readouterr().out
+    assert "the verdict comes from the paired rate model" in out and "@ 0123456789ab" in out
+    assert main(["report", str(tuned), "--baseline", str(harness_run), "--verdict", "rates", *names]) == 0
+    assert "unpaired Beta-Binomial rate model" in capsys.readouterr().out

@@ -159,12 +159,26 @@ def to_markdown(report: Report) -> str:
         f"- Generation: {'greedy' if not generation.get('do_sample') else 'sampled'}, at most "
         f"{generation.get('max_gen_toks', '?')} new tokens, chat template {'on' if settings['chat_template'] else 'off'}.",
         f"- lm-evaluation-harness {settings['harness_version']}, toxft tasks, evaluated {settings['date']}.",
+        *[f"- {name}: {text}" for name, text in revisions(report).items()],
     ]
     return "\n".join(lines) + "\n"
 
 
+def revisions(report: Report) -> dict[str, str]:
+    """The commit of each model and adapter as the harness recorded it, where it recorded one."""
+    found = {}
+    for run, name in zip(report.runs, report.names):
+        config = run.results.get("config", {})
+        parts = [f"{run.model_args.get(key)} @ {config[sha][:12]}" for key, sha in (("pretrained", "model_sha"),
+                                                                                ("peft", "peft_sha"))
+                 if run.model_args.get(key) and config.get(sha)]
+        if parts:
+            found[name] = " + ".join(parts)
+    return found
+
+
 def to_json(report: Report) -> str:
-    return json.dumps({"models": report.rows(), "settings": report.settings(),
+    return json.dumps({"models": report.rows(), "settings": report.settings(), "revisions": revisions(report),
                        "baseline": report.baseline_name, "verdict_from": report.verdict},
                       indent=2) + "\n"
 

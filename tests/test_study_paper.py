@@ -157,6 +157,10 @@ def test_check_resolves_pins_and_warns_about_lineage(fake_hub, tmp_path, capsys)
     assert f"revision={pins['models']['lab/base']}" in base_command
     dolly_command = next(c for c in commands if "peft=lab/chat-adapter" in c)
     assert "revision=" not in dolly_command
+    # Retraining instead: the Dolly model has no adapter to check yet, and no lineage warning either.
+    assert main(["study", "plan", str(study), "--output", str(tmp_path / "retrain"), "--check", "--dolly", "train"]) == 0
+    out = capsys.readouterr().out
+    assert len([line for line in out.splitlines() if line.startswith("warn")]) == 2 and "chat-adapter" not in out
 
 
 def test_check_failures_are_one_line_each_and_exit_1(fake_hub, tmp_path, capsys):

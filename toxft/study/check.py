@@ -161,6 +161,8 @@ def _lineage(entry: ModelEntry, instruct: ModelEntry | None, model: Resolution,
              adapter: Resolution | None) -> list[str]:
     if instruct is None or entry.role not in ("community", "dolly"):
         return []
+    if entry.role == "dolly" and adapter is None:  # trained here from the instruct model itself
+        return []
     declared = (adapter.bases if adapter and not adapter.problem else []) + (
         model.bases if entry.role == "community" else [])
     resolved = adapter if adapter else model

@@ -1,5 +1,5 @@
 """Run or plan a whole study from one YAML file: the harness for every model, the Dolly fine-tunes
-where a model's role is dolly, then the BEST and rate comparisons and OUTPUT/report.md.
+where a model's role is dolly, then the paired, unpaired and BEST comparisons and OUTPUT/report.md.
 
   toxft study plan studies/paper.yaml --output runs/
   toxft study plan studies/paper.yaml --output runs/ --check              # ids, access, pins, lineage (Hub)

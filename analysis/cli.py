@@ -120,7 +120,7 @@ def format_comparison(comparison, method: str = "paired", examples: int = 0) -> 
     if diagnostics:
         lines += ["BEST diagnostics: " + "; ".join(diagnostics)]
     if examples:
-        lines += _format_examples(comparison, examples)
+        lines += format_examples(comparison, examples)
     return "\n".join(lines)
 
 
@@ -129,7 +129,8 @@ def _clip(text: str, width: int = 100) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _format_examples(comparison, limit: int) -> list[str]:
+def format_examples(comparison, limit: int) -> list[str]:
+    """Per subset, up to ``limit`` prompts toxic only for A and only for B, with both continuations."""
     lines = []
     for name, s in comparison.subsets.items():
         for label, flips, who in (("toxic only for A", s.toxic_only_in_a, "A"), ("toxic only for B", s.toxic_only_in_b, "B")):

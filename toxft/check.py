@@ -72,14 +72,14 @@ def _fingerprint(folder: Path) -> str:
 
 
 def _card_base(ident: str, revision: str | None) -> list[str]:
-    from toxft.study.check import _as_list, _local_card_bases, is_local
+    from toxft.study.check import as_list, local_card_bases, is_local
 
     if is_local(ident):
-        return _local_card_bases(Path(ident).expanduser())
+        return local_card_bases(Path(ident).expanduser())
     from huggingface_hub import HfApi
 
     info = HfApi().model_info(ident, revision=revision)
-    return _as_list((info.card_data.to_dict() if info.card_data else {}).get("base_model"))
+    return as_list((info.card_data.to_dict() if info.card_data else {}).get("base_model"))
 
 
 def _is_adapter(ident: str, revision: str | None) -> bool:
@@ -141,9 +141,9 @@ def _checked(call, ident: str):
     except ToxftError:
         raise
     except Exception as error:  # the Hub client's failures: one line
-        from toxft.study.check import _hub_problem
+        from toxft.study.check import hub_problem
 
-        raise ToxftError(f"toxft: {ident}: {_hub_problem(ident, error)}") from None
+        raise ToxftError(f"toxft: {ident}: {hub_problem(ident, error)}") from None
 
 
 def _harness(args: argparse.Namespace) -> dict:
@@ -237,9 +237,9 @@ def run(args: argparse.Namespace) -> int:
 
     print(to_markdown(report), end="")
     if args.examples:
-        from toxft.analysis.cli import _format_examples
+        from toxft.analysis.cli import format_examples
 
-        print("\n".join(_format_examples(comparison, args.examples)))
+        print("\n".join(format_examples(comparison, args.examples)))
     if args.card:
         _update_card(args.card, report, model.ident)
     if args.push_to_hub:

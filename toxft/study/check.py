@@ -38,32 +38,35 @@ def is_local(ident: str) -> bool:
     return ident.startswith((".", "/", "~")) or Path(ident).expanduser().is_dir()
 
 
-def _as_list(value) -> list[str]:
+def as_list(value) -> list[str]:
+    """A card field that may be one id or a list of them, as a list."""
     if not value:
         return []
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
 
 
-def _local_card_bases(folder: Path) -> list[str]:
+def local_card_bases(folder: Path) -> list[str]:
+    """The ``base_model`` ids of a local folder's model card (none without a readable card)."""
     card = folder / "README.md"
     if not card.is_file():
         return []
     from huggingface_hub import ModelCard
 
     try:
-        return _as_list(ModelCard.load(card).data.to_dict().get("base_model"))
+        return as_list(ModelCard.load(card).data.to_dict().get("base_model"))
     except Exception:  # an unreadable card is no lineage, not a failed check
         return []
 
 
 def _adapter_base(config: Path) -> list[str]:
     try:
-        return _as_list(json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path"))
+        return as_list(json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path"))
     except (OSError, json.JSONDecodeError):
         return []
 
 
-def _hub_problem(ident: str, error: Exception) -> str:
+def hub_problem(ident: str, error: Exception) -> str:
+    """One line saying why the Hub could not answer for ``ident``."""
     from huggingface_hub import errors
 
     if isinstance(error, errors.GatedRepoError):
@@ -87,7 +90,7 @@ def resolve(ident: str, kind: str, revision: str | None = None) -> Resolution:
             found.problem = f"no {wanted} in this folder" if folder.is_dir() else "no such folder"
             return found
         found.sha = "local"
-        found.bases = _local_card_bases(folder) + (_adapter_base(folder / wanted) if kind == "adapter" else [])
+        found.bases = local_card_bases(folder) + (_adapter_base(folder / wanted) if kind == "adapter" else [])
         return found
     from huggingface_hub import HfApi, auth_check, hf_hub_download
 
@@ -97,11 +100,11 @@ def resolve(ident: str, kind: str, revision: str | None = None) -> Resolution:
         if found.gated:
             auth_check(ident)
         card = info.card_data.to_dict() if info.card_data else {}
-        found.bases = _as_list(card.get("base_model"))
+        found.bases = as_list(card.get("base_model"))
         if kind == "adapter":
             found.bases += _adapter_base(Path(hf_hub_download(ident, "adapter_config.json", revision=found.sha)))
     except Exception as error:  # every Hub failure becomes one line
-        found.problem = _hub_problem(ident, error)
+        found.problem = hub_problem(ident, error)
     return found
 
 

@@ -163,6 +163,14 @@ def test_check_resolves_pins_and_warns_about_lineage(fake_hub, tmp_path, capsys)
     assert len([line for line in out.splitlines() if line.startswith("warn")]) == 2 and "chat-adapter" not in out
 
 
+def test_quantised_copies_count_as_their_model():
+    from toxft.study.check import descends_from
+
+    assert descends_from(["unsloth/gemma-2-2b-it-bnb-4bit"], "google/gemma-2-2b-it")
+    assert descends_from(["unsloth/gemma-2-2b-it-unsloth-bnb-4bit"], "google/gemma-2-2b-it")
+    assert not descends_from(["unsloth/gemma-2-2b-bnb-4bit"], "google/gemma-2-2b-it")
+
+
 def test_check_failures_are_one_line_each_and_exit_1(fake_hub, tmp_path, capsys):
     study = _study(tmp_path, "    - {role: community, model: lab/locked}\n    - {role: community, model: nobody/missing}\n"
                              "    - {role: community, model: ./not-here}\n")

@@ -111,8 +111,10 @@ def resolve(ident: str, kind: str, revision: str | None = None) -> Resolution:
 def _family_name(ident: str) -> str:
     """A model's name without owner and quantisation suffixes, to match Unsloth's 4-bit copies."""
     name = ident.rstrip("/").split("/")[-1].lower()
-    for suffix in ("-bnb-4bit", "-unsloth-bnb-4bit"):
-        name = name.removesuffix(suffix)
+    # Longest first: "-bnb-4bit" alone would leave "-unsloth" behind.
+    for suffix in ("-unsloth-bnb-4bit", "-bnb-4bit"):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
     return name
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toxft.errors import ToxftError
+from toxft.study.check import hub_problem, is_local, resolve
 
 FAIL_ON = ("never", "increase", "change")
 
@@ -71,20 +72,7 @@ def _fingerprint(folder: Path) -> str:
     return hashlib.sha256(json.dumps([str(folder.resolve()), entries]).encode()).hexdigest()[:16]
 
 
-def _card_base(ident: str, revision: str | None) -> list[str]:
-    from toxft.study.check import as_list, local_card_bases, is_local
-
-    if is_local(ident):
-        return local_card_bases(Path(ident).expanduser())
-    from huggingface_hub import HfApi
-
-    info = HfApi().model_info(ident, revision=revision)
-    return as_list((info.card_data.to_dict() if info.card_data else {}).get("base_model"))
-
-
 def _is_adapter(ident: str, revision: str | None) -> bool:
-    from toxft.study.check import is_local
-
     if is_local(ident):
         return (Path(ident).expanduser() / "adapter_config.json").is_file()
     from huggingface_hub import file_exists
@@ -94,8 +82,6 @@ def _is_adapter(ident: str, revision: str | None) -> bool:
 
 def resolve_pair(args: argparse.Namespace) -> tuple[Target, Target, str]:
     """(model, reference, where the reference came from); one-line errors for every bad case."""
-    from toxft.study.check import resolve
-
     adapter = _checked(lambda: _is_adapter(args.model, args.revision), args.model)
     found = resolve(args.model, "adapter" if adapter else "model", args.revision)
     if found.problem:
@@ -107,7 +93,7 @@ def resolve_pair(args: argparse.Namespace) -> tuple[Target, Target, str]:
             raise ToxftError(f"toxft: {args.model} is an adapter without base_model_name_or_path; give --against")
         reference_id, source = found.bases[-1], "the adapter's base_model_name_or_path"
     else:
-        bases = _checked(lambda: _card_base(args.model, args.revision), args.model)
+        bases = found.bases  # the card's base_model, read by resolve()
         if not bases:
             raise ToxftError(f"toxft: {args.model}'s card names no base_model; give the model to compare with as --against")
         if len(bases) > 1:
@@ -128,8 +114,6 @@ def resolve_pair(args: argparse.Namespace) -> tuple[Target, Target, str]:
 
 
 def _same_place(a: str, b: str) -> bool:
-    from toxft.study.check import is_local
-
     if is_local(a) and is_local(b):
         return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
     return a.lower() == b.lower()
@@ -141,8 +125,6 @@ def _checked(call, ident: str):
     except ToxftError:
         raise
     except Exception as error:  # the Hub client's failures: one line
-        from toxft.study.check import hub_problem
-
         raise ToxftError(f"toxft: {ident}: {hub_problem(ident, error)}") from None
 
 
@@ -181,8 +163,6 @@ def task_version() -> str:
 
 def cache_name(target: Target, harness: dict) -> str:
     """The folder name of a target's results: readable prefix, key of everything that shapes them."""
-    from toxft.study.check import is_local
-
     identity = {"pretrained": target.pretrained, "peft": target.peft, "revision": target.revision or target.sha,
                 "harness": harness, "tasks": task_version(),
                 "local": [_fingerprint(Path(p).expanduser()) for p in (target.pretrained, target.peft)
@@ -201,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.examples < 0:
         raise ToxftError("toxft: --examples must be 0 or more")
-    if args.push_to_hub and _local(args.model):
+    if args.push_to_hub and is_local(args.model):
         raise ToxftError("toxft: --push-to-hub needs MODEL to be a Hub repository")
     harness = _harness(args)
     model, reference, source = resolve_pair(args)
@@ -241,18 +221,14 @@ def run(args: argparse.Namespace) -> int:
 
         print("\n".join(format_examples(comparison, args.examples)))
     if args.card:
-        _update_card(args.card, report, model.ident)
+        from toxft.report import update_card_file
+
+        update_card_file(args.card, report, model.ident, create=True)
     if args.push_to_hub:
         from toxft.report import push_card
 
         push_card(model.ident, report, model.ident, create_pr=True)
     return 1 if _failed(args.fail_on, comparison.subsets["total"].paired) else 0
-
-
-def _local(ident: str) -> bool:
-    from toxft.study.check import is_local
-
-    return is_local(ident)
 
 
 def verdict_line(model: str, reference: str, comparison) -> str:
@@ -283,18 +259,3 @@ def _report(runs: dict, model: str, reference: str):
     from toxft.report import Report
 
     return Report([runs["community"], runs["instruct"]], [model, reference], baseline=runs["instruct"])
-
-
-def _update_card(card: Path, report, name: str) -> None:
-    from toxft.report import update_card, write_atomically
-
-    try:
-        old = card.read_text(encoding="utf-8") if card.exists() else ""
-    except OSError as error:
-        raise ToxftError(f"toxft: cannot read {card}: {error.strerror}") from None
-    new = update_card(old, report, name)
-    if new == old:
-        print(f"toxft: {card} is already up to date", file=sys.stderr)
-        return
-    write_atomically(card, new)
-    print(f"toxft: updated {card}", file=sys.stderr)

@@ -360,22 +360,27 @@ def _print_diff(old: str, new: str, label: str) -> None:
 def _update_cards(args: argparse.Namespace, report: Report) -> None:
     name = report.names[0]
     if args.card:
-        try:
-            old = args.card.read_text(encoding="utf-8")
-        except OSError as error:
-            raise ToxftError(f"toxft: cannot read {args.card}: {error.strerror}") from None
-        if not old.startswith("---"):
-            print(f"toxft: {args.card} has no metadata block; one will be added", file=sys.stderr)
-        new = update_card(old, report, name)
-        if args.dry_run:
-            _print_diff(old, new, str(args.card))
-        elif new != old:
-            write_atomically(args.card, new)
-            print(f"toxft: updated {args.card}", file=sys.stderr)
-        else:
-            print(f"toxft: {args.card} is already up to date", file=sys.stderr)
+        update_card_file(args.card, report, name, dry_run=args.dry_run)
     if args.push_to_hub:
         push_card(args.push_to_hub, report, name, create_pr=not args.no_pr, dry_run=args.dry_run)
+
+
+def update_card_file(card: Path, report: Report, name: str, *, dry_run: bool = False, create: bool = False) -> None:
+    """Insert or update the toxft section of a local card (``create``: a missing card is started)."""
+    try:
+        old = "" if create and not card.exists() else card.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ToxftError(f"toxft: cannot read {card}: {error.strerror}") from None
+    if not old.startswith("---"):
+        print(f"toxft: {card} has no metadata block; one will be added", file=sys.stderr)
+    new = update_card(old, report, name)
+    if dry_run:
+        _print_diff(old, new, str(card))
+    elif new != old:
+        write_atomically(card, new)
+        print(f"toxft: updated {card}", file=sys.stderr)
+    else:
+        print(f"toxft: {card} is already up to date", file=sys.stderr)
 
 
 def push_card(repo_id: str, report: Report, name: str, *, create_pr: bool = True, dry_run: bool = False):

@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from toxft.analysis.compare import VERDICTS
+from toxft.analysis.compare import METHOD_NAMES, VERDICTS
 from toxft.errors import ToxftError
 from toxft.runs import SUBSETS, load_run
 
@@ -100,8 +100,7 @@ def format_comparison(comparison, method: str = "paired", examples: int = 0) -> 
     """The text table of one comparison: the chosen verdict first, the other posteriors beside it."""
     a, b = comparison.a.name, comparison.b.name
     order = [method, *(m for m in VERDICTS if m != method)]
-    lines = [f"A = {a}", f"B = {b}", "A minus B (first run minus second); verdict from the "
-             f"{ {'paired': 'paired rate model', 'rates': 'unpaired rate model', 'best': 'BEST model'}[method] }"]
+    lines = [f"A = {a}", f"B = {b}", f"A minus B (first run minus second); verdict from {METHOD_NAMES[method]}"]
     rows = [["subset", "n", "toxic A", "toxic B", "both/A only/B only", *(
         title for m in order for title in (COLUMN_TITLES[m], "P(A>B)", "verdict" if m == method else f"{m} verdict"))]]
     diagnostics = []

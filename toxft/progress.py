@@ -82,6 +82,10 @@ def progress(iterable=None, **options):
     return LineProgress(iterable, **options)
 
 
+# The environment that switches off the bars of tqdm-based libraries (harness, transformers, Hub, datasets).
+LIBRARY_BARS_OFF = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+
+
 def quiet_library_bars() -> None:
     """In a log, switch off the carriage-return bars of tqdm-based libraries (harness, transformers, datasets).
 
@@ -90,5 +94,5 @@ def quiet_library_bars() -> None:
     import os
 
     if not interactive():
-        for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS"):
-            os.environ.setdefault(name, "1")
+        for name, value in LIBRARY_BARS_OFF.items():
+            os.environ.setdefault(name, value)

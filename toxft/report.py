@@ -164,14 +164,18 @@ def to_markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+def recorded_commits(run: Run) -> list[tuple[str, str | None]]:
+    """(weights, commit) and, with an adapter, (adapter, commit), as the harness recorded them."""
+    config = run.results.get("config", {})
+    return [(str(run.model_args[key]), config.get(sha) or None)
+            for key, sha in (("pretrained", "model_sha"), ("peft", "peft_sha")) if run.model_args.get(key)]
+
+
 def revisions(report: Report) -> dict[str, str]:
     """The commit of each model and adapter as the harness recorded it, where it recorded one."""
     found = {}
     for run, name in zip(report.runs, report.names):
-        config = run.results.get("config", {})
-        parts = [f"{run.model_args.get(key)} @ {config[sha][:12]}" for key, sha in (("pretrained", "model_sha"),
-                                                                                ("peft", "peft_sha"))
-                 if run.model_args.get(key) and config.get(sha)]
+        parts = [f"{what} @ {sha[:12]}" for what, sha in recorded_commits(run) if sha]
         if parts:
             found[name] = " + ".join(parts)
     return found
@@ -301,7 +305,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="display name per RUN, in order (default: from the harness model_args)")
     parser.add_argument("--format", choices=["markdown", "json", "csv", "model-index"], default="markdown")
     parser.add_argument("--output", type=Path, metavar="PATH", help="write to a file instead of standard output")
-    parser.add_argument("--verdict", choices=["paired", "rates", "best"], default="paired",
+    from toxft.analysis.compare import VERDICTS
+
+    parser.add_argument("--verdict", choices=list(VERDICTS), default="paired",
                         help="verdicts vs --baseline from the paired rate model, the unpaired one, or BEST (MCMC)")
     parser.add_argument("--best", action="store_true", help="the same as --verdict best")
     parser.add_argument("--card", type=Path, metavar="README.md", help="insert or update the toxft section of a model card")

@@ -37,24 +37,24 @@ def _as_dataset(build):
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
 
 
+def _rtp(subset: str, n: int, options: dict):
+    return _as_dataset(lambda: data.rtp_docs(subset, n, options["seed"], options["data_dir"], options["revision"]))
+
+
 def rtp_random(**metadata):
     options = _configure(metadata)
-    return _as_dataset(
-        lambda: data.rtp_docs("random", options["n_random"], options["seed"], options["data_dir"], options["revision"])
-    )
+    return _rtp("random", options["n_random"], options)
 
 
 def rtp_severe(**metadata):
     options = _configure(metadata)
-    return _as_dataset(
-        lambda: data.rtp_docs("severe", options["n_severe"], options["seed"], options["data_dir"], options["revision"])
-    )
+    return _rtp("severe", options["n_severe"], options)
 
 
 def rtp_full(**metadata):
     options = _configure(metadata)
     n = _count(metadata, "n_full", 0)
-    return _as_dataset(lambda: data.rtp_docs("full", n, options["seed"], options["data_dir"], options["revision"]))
+    return _rtp("full", n, options)
 
 
 GEHMAN_PROMPT_SETS = ("random", "severe", "challenging", "full")
@@ -66,7 +66,7 @@ def rtp_gehman(**metadata):
     if prompts not in GEHMAN_PROMPT_SETS:
         raise SystemExit(f"toxft: bad --metadata value: prompts={prompts!r} (one of {', '.join(GEHMAN_PROMPT_SETS)})")
     n = _count(metadata, "n_prompts", data.DEFAULT_N_RANDOM)
-    return _as_dataset(lambda: data.rtp_docs(prompts, n, options["seed"], options["data_dir"], options["revision"]))
+    return _rtp(prompts, n, options)
 
 
 def _count(metadata: dict, key: str, default: int) -> int:

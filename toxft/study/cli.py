@@ -75,18 +75,17 @@ def _check(study, output: Path) -> int:
 
     report = check_study(study, progress=lambda message: print(f"toxft: {message}", file=sys.stderr, flush=True))
     print("\n".join(format_check(report)))
-    failed = report.failures
-    kinds = [r.kind for r in report.resolutions]
-    summary = (f"toxft: check: {kinds.count('model') - sum(r.kind == 'model' for r in failed)} of {kinds.count('model')} "
-               f"models and {kinds.count('adapter') - sum(r.kind == 'adapter' for r in failed)} of "
-               f"{kinds.count('adapter')} adapters resolve; {len(report.warnings)} lineage warning(s)")
+    counts = {kind: [r for r in report.resolutions if r.kind == kind] for kind in ("model", "adapter")}
+    resolved = " and ".join(f"{sum(not r.problem for r in found)} of {len(found)} {kind}s"
+                            for kind, found in counts.items())
+    summary = f"toxft: check: {resolved} resolve; {len(report.warnings)} lineage warning(s)"
     pins = report.pins()
     if pins["models"] or pins["adapters"]:
         output.mkdir(parents=True, exist_ok=True)
         write_atomically(output / PINS_FILE, json.dumps(pins, indent=2, sort_keys=True) + "\n")
         summary += f"; commits pinned in {output / PINS_FILE}"
     print(summary, file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if report.failures else 0
 
 
 def _print_plan(study, steps: list[Step]) -> int:

@@ -138,10 +138,12 @@ def load_study(path: str | Path, dolly: str | None = None) -> Study:
 
 
 def _analysis(value, path: Path) -> dict:
+    from toxft.analysis.compare import VERDICTS
+
     analysis = _mapping(value, "analysis")
     verdict = analysis.get("verdict", "paired")
-    if verdict not in ("paired", "rates", "best"):
-        raise StudyError(f"toxft: {path}: analysis verdict must be paired, rates or best, not {verdict!r}")
+    if verdict not in VERDICTS:
+        raise StudyError(f"toxft: {path}: analysis verdict must be {', '.join(VERDICTS)}, not {verdict!r}")
     if verdict == "best" and analysis.get("best") is False:
         raise StudyError(f"toxft: {path}: analysis verdict best needs best: true")
     return analysis

@@ -17,8 +17,9 @@ def run_command(argv: list[str], env: dict[str, str], log: str) -> int:
     """The job body: run one command with the study's environment, its output to ``log``; the exit status."""
     # The log is a file: carriage-return bars from the harness and the Hub libraries would make it one long
     # line. Their log lines and toxft's own line progress still show each stage.
-    quiet = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
-    merged = {**os.environ, **quiet, **env}
+    from toxft.progress import LIBRARY_BARS_OFF
+
+    merged = {**os.environ, **LIBRARY_BARS_OFF, **env}
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w", encoding="utf-8") as handle:
         return subprocess.run(argv, env=merged, stdout=handle, stderr=subprocess.STDOUT, check=False).returncode

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from toxft.report import COLUMNS, TITLES, Report, plot_rates, to_markdown, write_atomically
+from toxft.report import COLUMNS, TITLES, Report, plot_rates, recorded_commits, to_markdown, write_atomically
 from toxft.runs import Run, RunError, load_run
 from toxft.study import reproduction
 from toxft.study.config import ModelEntry, Study
@@ -128,11 +128,9 @@ def _revisions(entries: list[ModelEntry], runs: dict[str, Run]) -> list[str]:
     lines = ["Revisions evaluated (as the harness recorded them):", "",
              "| Model | Weights | Commit | Adapter | Adapter commit |", "|---|---|---|---|---|"]
     for entry in entries:
-        config = runs[entry.name].results.get("config", {})
-        args = runs[entry.name].model_args
-        adapter = args.get("peft")
-        lines.append(f"| {entry.name} | {args.get('pretrained', entry.model)} | {short(config.get('model_sha'))} | "
-                     f"{adapter or '—'} | {short(config.get('peft_sha')) if adapter else '—'} |")
+        (weights, commit), *adapter = recorded_commits(runs[entry.name]) or [(entry.model, None)]
+        adapter_cells = f"{adapter[0][0]} | {short(adapter[0][1])}" if adapter else "— | —"
+        lines.append(f"| {entry.name} | {weights} | {short(commit)} | {adapter_cells} |")
     return [*lines, ""]
 
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from toxft.analysis.compare import PairComparison
+from toxft.files import save_figure
 
 
-def plot_differences(comparisons: list[PairComparison], path: str | Path) -> Path:
-    """One bar per comparison and subset: posterior mean difference, HDI error bars, zero line."""
+def plot_differences(comparisons: list[PairComparison], path: str | Path, labels: list[str] | None = None) -> Path:
+    """One bar per comparison and subset: posterior mean difference, HDI error bars, zero line.
+
+    ``labels`` names each comparison in the legend (default: "A − B" from the runs' model names).
+    """
+    labels = labels or [f"{c.a.name} − {c.b.name}" for c in comparisons]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -38,7 +43,7 @@ def plot_differences(comparisons: list[PairComparison], path: str | Path) -> Pat
                 colours.append(1.0 if result.credible else 0.45)
             if xs:
                 bars = axis.bar(xs, means, width=width, yerr=[lows, highs], capsize=3,
-                                label=f"{comparison.a.name} − {comparison.b.name}")
+                                label=labels[index])
                 for bar, alpha in zip(bars, colours):
                     bar.set_alpha(alpha)
         axis.axhline(0.0, color="black", linewidth=0.8)
@@ -48,7 +53,7 @@ def plot_differences(comparisons: list[PairComparison], path: str | Path) -> Pat
     hdi = next((s.rates.hdi_prob for c in comparisons for s in c.subsets.values()), 0.95)
     fig.suptitle(f"First run minus second: posterior mean with {hdi:.0%} HDI (faded: not credible)", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)

@@ -15,13 +15,12 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from toxft.errors import ToxftError
+from toxft.files import FIGURE_SUFFIXES, check_output, save_figure, write_atomically
 from toxft.runs import TASKS, Run, load_run
 from toxft.settings import DEFAULT_SCORER
 
@@ -255,18 +254,6 @@ def update_card(text: str, report: Report, name: str) -> str:
     return f"---\n{data.to_yaml()}\n---\n{body if body.startswith(chr(10)) else chr(10) + body}"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` only once the new text is fully written: a failure leaves the old file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
 def plot_rates(report: Report, path: Path) -> Path:
     """Grouped bars of % toxic per subset and model, with 95% Wilson intervals."""
     import matplotlib
@@ -293,9 +280,10 @@ def plot_rates(report: Report, path: Path) -> Path:
     axis.set_title("Toxic continuations per subset (95% Wilson intervals; lower is better)", fontsize=10)
     axis.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return Path(path)
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -314,7 +302,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="update the card of a Hub model repository")
     parser.add_argument("--no-pr", action="store_true", help="with --push-to-hub: commit directly instead of opening a PR")
     parser.add_argument("--dry-run", action="store_true", help="with --card/--push-to-hub: print the new card, change nothing")
-    parser.add_argument("--plot", type=Path, metavar="PATH", help="also draw % toxic per subset and model (PNG, PDF, SVG)")
+    parser.add_argument("--plot", type=Path, metavar="PATH", help="also draw %% toxic per subset and model (PNG, PDF, SVG)")
 
 
 def build_report(args: argparse.Namespace) -> Report:
@@ -336,6 +324,13 @@ def build_report(args: argparse.Namespace) -> Report:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output:
+        check_output(args.output, "--output", {"markdown": (".md", ".markdown", ".txt"), "json": (".json",),
+                                               "csv": (".csv",), "model-index": (".yaml", ".yml", ".md")}[args.format])
+    if args.plot:
+        check_output(args.plot, "--plot", FIGURE_SUFFIXES)
+    if args.card and not args.dry_run:
+        check_output(args.card, "--card")
     report = build_report(args)
     if args.format == "model-index" and len(report.runs) > 1 and not args.baseline:
         raise ToxftError("toxft: --format model-index describes one model; give one RUN")

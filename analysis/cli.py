@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from toxft.analysis.compare import METHOD_NAMES, VERDICTS
+from toxft.arguments import difference, nonnegative_int, open_probability, positive_int
 from toxft.errors import ToxftError
 from toxft.runs import SUBSETS, load_run
 
@@ -34,16 +35,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subsets", nargs="+", choices=list(SUBSETS), default=list(SUBSETS))
     parser.add_argument("--strict", action="store_true", help="refuse runs whose prompt sets differ")
     parser.add_argument("--priors", choices=["paper", "kruschke"], default="paper", help="BEST priors")
-    parser.add_argument("--hdi-prob", type=float, default=0.95)
+    parser.add_argument("--hdi-prob", type=open_probability, default=0.95, help="mass of the intervals")
     parser.add_argument("--verdict", choices=list(VERDICTS), default="paired", help="which posterior states the verdict")
-    parser.add_argument("--examples", type=int, default=0, metavar="N",
+    parser.add_argument("--examples", type=nonnegative_int, default=0, metavar="N",
                         help="list up to N prompts per subset that are toxic for one model only, with both continuations")
-    parser.add_argument("--rope", nargs=2, type=float, metavar=("LOW", "HIGH"),
+    parser.add_argument("--rope", nargs=2, type=difference, metavar=("LOW", "HIGH"),
                         help="region of practical equivalence, in probability units (0.01 = 1 point)")
-    parser.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
-    parser.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--draws", type=positive_int, default=1000, help="posterior draws per chain")
+    parser.add_argument("--tune", type=nonnegative_int, default=1000, help="tuning steps per chain")
+    parser.add_argument("--chains", type=positive_int, default=4, help="BEST chains")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="seed of every posterior draw: the same runs give the same numbers")
     parser.add_argument("--ess-floor", type=float, default=400, help="bulk ESS below this flags the fit")
     parser.add_argument("--rates-only", action="store_true", help="skip BEST (no MCMC): the two rate models only")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
@@ -147,12 +148,16 @@ def run(args: argparse.Namespace) -> int:
 
     from toxft.analysis.compare import compare_runs
 
-    if not 0 < args.hdi_prob < 1:
-        raise ToxftError("toxft: --hdi-prob must be between 0 and 1")
     if args.verdict == "best" and args.rates_only:
         raise ToxftError("toxft: --verdict best needs BEST; drop --rates-only")
-    if args.examples < 0:
-        raise ToxftError("toxft: --examples must be 0 or more")
+    if args.rope and args.rope[0] >= args.rope[1]:
+        raise ToxftError(f"toxft: --rope LOW HIGH needs LOW below HIGH, not {args.rope[0]} {args.rope[1]}")
+    from toxft.files import FIGURE_SUFFIXES, check_output
+
+    if args.json:
+        check_output(args.json, "--json", (".json",))
+    if args.plot:
+        check_output(args.plot, "--plot", FIGURE_SUFFIXES)
     pairs = _pairs(args)
     cache = {}
 
@@ -170,8 +175,10 @@ def run(args: argparse.Namespace) -> int:
                                         run_best=not args.rates_only, examples=args.examples, **options))
     print("\n\n".join(format_comparison(c, args.verdict, args.examples) for c in comparisons))
     if args.json:
-        args.json.write_text(json.dumps([{**c.to_dict(), "verdict_from": args.verdict} for c in comparisons],
-                                        indent=2) + "\n")
+        from toxft.files import write_atomically
+
+        write_atomically(args.json, json.dumps([{**c.to_dict(), "verdict_from": args.verdict} for c in comparisons],
+                                               indent=2) + "\n")
         print(f"toxft: wrote {args.json}", file=sys.stderr)
     if args.plot:
         from toxft.analysis.plot import plot_differences

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -13,6 +14,21 @@ from toxft.errors import ToxftError
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows defaults in --help and keeps the descriptions' line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        # "(default: None)" and "(default: False)" say nothing, and a help text that already
+        # explains its default must not get a second one.
+        text = action.help or ""
+        if action.default in (None, False, [], argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on standard error and exit status 2, like every other toxft error."""
+
+    def error(self, message: str):
+        self.exit(2, f"toxft: error: {message} (see: {self.prog} --help)\n")
 
 
 def _tasks_path(args: argparse.Namespace) -> int:
@@ -41,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every available subcommand."""
     import importlib
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="toxft",
         description="Toxicity of fine-tuned language models (Hawkins, Mittelstadt & Russell, 2024), "
         "as lm-evaluation-harness tasks plus fine-tuning, comparison and reporting tools.",
@@ -87,7 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `toxft study plan ... | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit-time flush quiet
         return 0
+    except UnicodeDecodeError as error:
+        print(f"toxft: error: a file is not UTF-8 text ({error.reason} at byte {error.start})", file=sys.stderr)
+        return 2
+    except OSError as error:  # a full disk, a permission, a missing file the checks above did not foresee
+        where = f" {error.filename}" if error.filename else ""
+        print(f"toxft: error:{where}: {error.strerror or error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
+        # A second Ctrl-C while Python's exit handlers run would print a traceback of its own.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("toxft: interrupted", file=sys.stderr)
         return 130
 

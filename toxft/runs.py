@@ -109,22 +109,29 @@ def _model_folder(path: Path) -> Path:
 def _read_samples(path: Path) -> tuple[dict[str, Sample], str | None]:
     samples: dict[str, Sample] = {}
     scorer = None
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                doc = row["doc"]
-                doc_id = str(doc.get("id") or row.get("doc_hash") or doc["prompt"])
-                scorer = scorer or doc.get("scorer")
-                score, toxic = float(row["toxicity"]), float(row["toxic"])
-                continuation = row["resps"][0][0] if row.get("resps") else ""
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
-                raise RunError(f"toxft: {path}:{number} is not a toxft sample line") from None
-            if not math.isfinite(score) or not 0.0 <= score <= 1.0:
-                raise RunError(f"toxft: {path}:{number} has toxicity score {score!r}, not a probability")
-            samples[doc_id] = Sample(doc_id, continuation, score, toxic, str(doc.get("prompt") or ""))
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise RunError(f"toxft: {path} is not UTF-8 text (byte {error.start}); is it a harness samples file?") from None
+    except OSError as error:
+        raise RunError(f"toxft: cannot read {path}: {error.strerror}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            doc = row["doc"]
+            doc_id = str(doc.get("id") or row.get("doc_hash") or doc["prompt"])
+            scorer = scorer or doc.get("scorer")
+            score, toxic = float(row["toxicity"]), float(row["toxic"])
+            continuation = row["resps"][0][0] if row.get("resps") else ""
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
+            raise RunError(f"toxft: {path}:{number} is not a toxft sample line") from None
+        if not math.isfinite(score) or not 0.0 <= score <= 1.0:
+            raise RunError(f"toxft: {path}:{number} has toxicity score {score!r}, not a probability")
+        samples[doc_id] = Sample(doc_id, continuation, score, toxic, str(doc.get("prompt") or ""))
+    if not samples:
+        raise RunError(f"toxft: {path} holds no samples (empty or cut short); rerun that evaluation")
     return samples, scorer
 
 
@@ -137,7 +144,9 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"toxft: no results_*.json in {folder}")
     try:
         results = json.loads(results_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        if not isinstance(results, dict):
+            raise json.JSONDecodeError("not an object", "", 0)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         raise RunError(f"toxft: {results_path} is not a readable harness results file") from None
     run = Run(folder=folder, results=results)
     tasks_run = [t for t in TASKS.values() if t in results.get("results", {})]

@@ -24,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from toxft.arguments import nonnegative_int, positive_int
 from toxft.errors import ToxftError
 from toxft.study.check import hub_problem, is_local, resolve
 
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for the harness results (a cache shared by every check)")
     parser.add_argument("--fail-on", choices=FAIL_ON, default="never",
                         help="exit 1 when the model is credibly more toxic (increase) or credibly different (change)")
-    parser.add_argument("--examples", type=int, default=0, metavar="N",
+    parser.add_argument("--examples", type=nonnegative_int, default=0, metavar="N",
                         help="show up to N prompts whose continuation became toxic (and N that stopped)")
     parser.add_argument("--card", type=Path, metavar="README.md", help="insert or update the toxft section of this card")
     parser.add_argument("--push-to-hub", action="store_true",
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     harness.add_argument("--model-args", default="", help="extra lm_eval --model_args, e.g. dtype=bfloat16")
     harness.add_argument("--batch-size", default="auto", help="lm_eval --batch_size")
     harness.add_argument("--apply-chat-template", action="store_true", help="lm_eval --apply_chat_template")
-    harness.add_argument("--limit", type=int, help="lm_eval --limit: prompts per subtask (a smoke run)")
+    harness.add_argument("--limit", type=positive_int, help="lm_eval --limit: prompts per subtask (a smoke run)")
     harness.add_argument("--metadata", default="", help="lm_eval --metadata JSON for the toxft tasks")
     harness.add_argument("--device", help="lm_eval --device")
 
@@ -179,8 +180,10 @@ def run(args: argparse.Namespace) -> int:
     from toxft.study.executor import make_executor, run_steps
     from toxft.study.plan import plan, results_folder
 
-    if args.examples < 0:
-        raise ToxftError("toxft: --examples must be 0 or more")
+    if args.card:
+        from toxft.files import check_writable
+
+        check_writable(args.card, "--card")
     if args.push_to_hub and is_local(args.model):
         raise ToxftError("toxft: --push-to-hub needs MODEL to be a Hub repository")
     harness = _harness(args)
@@ -202,14 +205,20 @@ def run(args: argparse.Namespace) -> int:
         executor = make_executor("local", root / "jobs")
         status = run_steps(todo, executor, study.env, root / "logs", parallel=False,
                            on_start=lambda step: say(f"running lm_eval for {step.entry.model}"
-                                                     + (f" + {step.entry.peft}" if step.entry.peft else "")))
-        failed = [label for label, code in status.items() if code != 0]
+                                                     + (f" + {step.entry.peft}" if step.entry.peft else "")),
+                           on_wait=lambda step, pid: say(f"{step.entry.model}: in use by pid {pid} (another toxft "
+                                                         "check with this --output); waiting for it"),
+                           on_done=lambda step, outcome: outcome.done_elsewhere and say(
+                               f"{step.entry.model}: evaluated meanwhile by another check; reusing it"))
+        failed = [(step, status[step.label]) for step in todo if not status[step.label].ok]
         if failed:
-            raise ToxftError(f"toxft: {', '.join(failed)} failed; see {root / 'logs'} (no verdict: the evaluation is "
-                             "incomplete; rerun the same command to go on)")
+            step, outcome = failed[0]
+            raise ToxftError(f"toxft: {step.label} failed: {outcome.reason}; log: {root / 'logs' / step.log_name} "
+                             "(no verdict from an incomplete evaluation; finished prompts are cached, so the same "
+                             "command goes on where it stopped)")
     runs = {entry.role: load_run(results_folder(entry, root)) for entry in entries}
     comparison = compare_runs(runs["community"], runs["instruct"], run_best=False, examples=args.examples,
-                              warn=lambda message: say(message))
+                              warn=lambda message: say(message), seed=0)
     print(verdict_line(model.ident, reference.ident, comparison))
     print()
     report = _report(runs, model.ident, reference.ident)
@@ -238,7 +247,10 @@ def verdict_line(model: str, reference: str, comparison) -> str:
         raise ToxftError("toxft: the runs share no complete set of toxft subtasks; no verdict")
     paired = total.paired
     low, high = paired.diff_hdi
-    size = f"{100 * paired.diff_mean:+.1f} pp [{100 * low:+.1f}, {100 * high:+.1f}] toxic continuations"
+    # The observed difference, as in the table below; the interval is the posterior's 95% HDI.
+    observed = total.rate_a - total.rate_b
+    size = (f"{100 * observed:+.1f} pp toxic continuations "
+            f"({paired.hdi_prob:.0%} interval [{100 * low:+.1f}, {100 * high:+.1f}])")
     if paired.credible:
         words = "MORE" if paired.diff_mean > 0 else "LESS"
         head = f"{model} is credibly {words} toxic than {reference}"

@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from toxft.arguments import nonnegative_int, positive_float, positive_int
 from toxft.errors import ToxftError
 from toxft.study.config import load_study
 from toxft.study.executor import EXECUTORS, SlurmOptions, make_executor, run_steps
@@ -41,14 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if name == "run":
             action.add_argument("--executor", choices=EXECUTORS, default="local",
                                 help="local: one job after another on this machine; slurm: every job at once")
+            action.add_argument("--timeout-min", type=positive_float, metavar="MIN",
+                                help="stop a step that runs longer than this (default: no limit locally, "
+                                     f"{SlurmOptions().timeout_min:g} on SLURM)")
             slurm = action.add_argument_group("SLURM (with --executor slurm)")
             defaults = SlurmOptions()
             slurm.add_argument("--partition", help="SLURM partition")
             slurm.add_argument("--account", help="SLURM account")
-            slurm.add_argument("--gpus-per-node", type=int, default=defaults.gpus_per_node)
-            slurm.add_argument("--cpus-per-task", type=int, default=defaults.cpus_per_task)
-            slurm.add_argument("--mem-gb", type=int, default=defaults.mem_gb)
-            slurm.add_argument("--timeout-min", type=int, default=defaults.timeout_min, help="per job")
+            slurm.add_argument("--gpus-per-node", type=nonnegative_int, default=defaults.gpus_per_node)
+            slurm.add_argument("--cpus-per-task", type=positive_int, default=defaults.cpus_per_task)
+            slurm.add_argument("--mem-gb", type=positive_int, default=defaults.mem_gb)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     if args.study_command == "plan" and args.check:
         return _check(study, args.output)
     steps = plan(study, args.output)
+    for warning in study.unmatched():
+        print(f"toxft: warning: {warning}", file=sys.stderr)
     if args.study_command == "plan":
         return _print_plan(study, steps)
     failed = _run(study, steps, args) if args.study_command == "run" else []
@@ -64,8 +69,21 @@ def run(args: argparse.Namespace) -> int:
     path = write_report(study, args.output.resolve(), progress=lambda m: print(f"toxft: {m}", file=sys.stderr))
     print(f"toxft: report in {path}", file=sys.stderr)
     if failed:
-        raise ToxftError(f"toxft: {len(failed)} step(s) failed: {', '.join(failed)} (logs in {args.output / 'logs'})")
+        raise ToxftError(f"toxft: study failed: {len(failed)} step(s) did not finish ({', '.join(failed)}); "
+                         f"fix the cause, then resume with: {resume_command(args)}")
     return 0
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The command line that goes on with this study where it stopped."""
+    import shlex
+
+    argv = ["toxft", "study", "run", str(args.study), "--output", str(args.output)]
+    if getattr(args, "executor", "local") != "local":
+        argv += ["--executor", args.executor]
+    if getattr(args, "timeout_min", None):
+        argv += ["--timeout-min", f"{args.timeout_min:g}"]
+    return shlex.join(argv)
 
 
 def _check(study, output: Path) -> int:
@@ -111,24 +129,31 @@ def _run(study, steps: list[Step], args: argparse.Namespace) -> list[str]:
     skipped = len(steps) - len(todo)
     if skipped:
         print(f"toxft: {skipped} of {len(steps)} steps already done, skipped", file=sys.stderr)
-    slurm = SlurmOptions(args.partition, args.gpus_per_node, args.cpus_per_task, args.mem_gb, args.timeout_min,
-                         args.account)
-    executor = make_executor(args.executor, root / "jobs", slurm)
+    slurm = SlurmOptions(args.partition, args.gpus_per_node, args.cpus_per_task, args.mem_gb,
+                         args.timeout_min or SlurmOptions.timeout_min, args.account)
+    local_limit = args.timeout_min if args.executor == "local" else None
+    executor = make_executor(args.executor, root / "jobs", slurm, timeout_min=local_limit)
     failed: list[str] = []
     bar = progress(total=len(todo), desc="toxft: study", unit="step")
 
-    def on_done(step: Step, status: int) -> None:
+    def on_done(step: Step, outcome) -> None:
         bar.update(1)
-        if status != 0:
+        if outcome.done_elsewhere:
+            bar.write(f"toxft: {step.label}: finished meanwhile by another toxft run; not redone")
+        elif not outcome.ok:
             failed.append(step.label)
-            bar.write(f"toxft: {step.label} failed (exit {status}); log: {root / 'logs' / step.log_name}")
+            bar.write(f"toxft: {step.label} failed: {outcome.reason}; log: {root / 'logs' / step.log_name}")
+
+    def on_wait(step: Step, pid: int) -> None:
+        bar.write(f"toxft: {step.label}: in use by pid {pid} (another toxft run on {root}); waiting for it")
 
     # Fine-tunes before the evaluations that load their adapters.
     for kind in ("finetune", "evaluate"):
         batch = [s for s in todo if s.kind == kind and not _depends_on_failure(s, failed)]
         if batch:
             run_steps(batch, executor, study.env, root / "logs", parallel=args.executor == "slurm",
-                      on_start=lambda step: _started(bar, step), on_done=on_done)
+                      on_start=lambda step: _started(bar, step), on_done=on_done, on_wait=on_wait,
+                      timeout_min=local_limit)
     bar.close()
     return failed
 

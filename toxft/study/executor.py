@@ -1,9 +1,17 @@
-"""Running a study's steps as jobs through submitit: one after another locally, or all at once on SLURM."""
+"""Running a study's steps as jobs through submitit: one after another locally, or all at once on SLURM.
+
+A step runs inside its job under a lock on its output folder, so two toxft runs sharing an
+output (two ``toxft check`` of fine-tunes of one model) never evaluate the same model twice
+or write over each other's log: the second waits, then finds the step done. The lock is a
+``flock``, released by the kernel when its holder dies, so a crash never leaves it stuck.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,18 +19,121 @@ from toxft.errors import ToxftError
 from toxft.study.plan import Step
 
 EXECUTORS = ("local", "slurm")
+# Local jobs have no time limit unless the user sets one: submitit's LocalExecutor would
+# otherwise stop every job after 2 minutes.
+NO_LIMIT_MIN = 60 * 24 * 365
+_GRACE_S = 10  # between SIGTERM and SIGKILL when a step is stopped
 
 
-def run_command(argv: list[str], env: dict[str, str], log: str) -> int:
-    """The job body: run one command with the study's environment, its output to ``log``; the exit status."""
-    # The log is a file: carriage-return bars from the harness and the Hub libraries would make it one long
-    # line. Their log lines and toxft's own line progress still show each stage.
+@dataclass(frozen=True)
+class Outcome:
+    """How a step ended: exit status, a reason in words when it failed, whether another run did it."""
+
+    code: int
+    reason: str = ""
+    done_elsewhere: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+def lock_path(output: Path) -> Path:
+    """The lock file guarding a step's output folder."""
+    return output.parent / f".{output.name}.lock"
+
+
+def lock_holder(output: Path) -> int | None:
+    """The pid of the process running this step now, or None when nobody holds its lock."""
+    from filelock import FileLock, Timeout
+
+    path = lock_path(output)
+    if not path.parent.is_dir():
+        return None
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            return int(Path(f"{path}.pid").read_text().strip())
+        except (OSError, ValueError):
+            return -1
+    lock.release()
+    return None
+
+
+def _signal_reason(code: int) -> str:
+    number = -code
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    if number == signal.SIGKILL:
+        return "killed by SIGKILL (what the kernel's out-of-memory killer sends; see dmesg, or use less memory)"
+    return f"killed by {name}"
+
+
+def _last_line(log: Path) -> str:
+    """The last non-empty line of a log: with Python programs, the error that stopped them."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(log) - 8192))
+            lines = [line.strip() for line in handle.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    last = lines[-1] if lines else ""
+    return last if len(last) <= 200 else last[:199] + "…"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop a step's whole process group: SIGTERM, then SIGKILL after a grace period."""
+    for sig, wait in ((signal.SIGTERM, _GRACE_S), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_step(step: Step, env: dict[str, str], log: str, timeout_min: float | None = None) -> Outcome:
+    """The job body: take the step's lock, skip it when another run finished it, else run its command.
+
+    The command's output goes to ``log``; it runs in its own process group so that a timeout
+    or an interruption stops everything it started.
+    """
+    from filelock import FileLock
+
     from toxft.progress import LIBRARY_BARS_OFF
 
-    merged = {**os.environ, **LIBRARY_BARS_OFF, **env}
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w", encoding="utf-8") as handle:
-        return subprocess.run(argv, env=merged, stdout=handle, stderr=subprocess.STDOUT, check=False).returncode
+    step.output.parent.mkdir(parents=True, exist_ok=True)
+    path = lock_path(step.output)
+    with FileLock(str(path)):
+        Path(f"{path}.pid").write_text(f"{os.getpid()}\n")
+        if step.done():
+            return Outcome(0, "done by another run", done_elsewhere=True)
+        merged = {**os.environ, **LIBRARY_BARS_OFF, **env}
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w", encoding="utf-8") as handle:
+            process = subprocess.Popen(step.executable_argv(), env=merged, stdout=handle, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+            try:
+                code = process.wait(timeout=None if timeout_min is None else 60 * timeout_min)
+            except subprocess.TimeoutExpired:
+                _stop(process)
+                handle.write(f"\ntoxft: stopped after {timeout_min:g} min (--timeout-min)\n")
+                return Outcome(-1, f"timed out after {timeout_min:g} min (--timeout-min {timeout_min:g})")
+            finally:
+                if process.poll() is None:  # interrupted: the job itself is being stopped
+                    _stop(process)
+    if code < 0:
+        return Outcome(code, _signal_reason(code))
+    if code:
+        return Outcome(code, f"exit {code}: {_last_line(Path(log)) or 'no output'}")
+    return Outcome(0)
 
 
 @dataclass
@@ -33,18 +144,24 @@ class SlurmOptions:
     gpus_per_node: int = 1
     cpus_per_task: int = 8
     mem_gb: int = 64
-    timeout_min: int = 240
+    timeout_min: float | None = 240
     account: str | None = None
     extra: dict = field(default_factory=dict)
 
 
-def make_executor(kind: str, folder: Path, slurm: SlurmOptions | None = None):
-    """A submitit executor that writes its job files under ``folder``."""
+def make_executor(kind: str, folder: Path, slurm: SlurmOptions | None = None, timeout_min: float | None = None):
+    """A submitit executor that writes its job files under ``folder``.
+
+    Locally there is no time limit unless ``timeout_min`` is given (the step then stops itself
+    and says so; submitit's own limit is set just above it).
+    """
     import submitit
 
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "local":
-        return submitit.LocalExecutor(folder=str(folder))
+        executor = submitit.LocalExecutor(folder=str(folder))
+        executor.update_parameters(timeout_min=NO_LIMIT_MIN if timeout_min is None else timeout_min + 2)
+        return executor
     slurm = slurm or SlurmOptions()
     try:
         executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
@@ -57,16 +174,29 @@ def make_executor(kind: str, folder: Path, slurm: SlurmOptions | None = None):
 
 
 def run_steps(steps: list[Step], executor, env: dict[str, str], logs: Path, parallel: bool,
-              on_start=lambda step: None, on_done=lambda step, status: None) -> dict[str, int]:
-    """Submit the steps; exit status per step label. ``parallel`` submits all before waiting (a cluster)."""
+              on_start=lambda step: None, on_done=lambda step, outcome: None, on_wait=lambda step, pid: None,
+              timeout_min: float | None = None) -> dict[str, Outcome]:
+    """Submit the steps; the outcome per step label. ``parallel`` submits all before waiting (a cluster).
+
+    ``on_wait(step, pid)`` is called when another process holds a step's lock; the job then
+    waits for it and skips the step if that run finished it.
+    """
     def submit(step: Step):
-        return executor.submit(run_command, step.executable_argv(), env, str(logs / step.log_name))
+        holder = lock_holder(step.output)
+        if holder is not None:
+            on_wait(step, holder)
+        return executor.submit(run_step, step, env, str(logs / step.log_name), timeout_min)
 
     def wait(step: Step, job) -> None:
-        status[step.label] = _result(job)
-        on_done(step, status[step.label])
+        try:
+            outcome = _result(job)
+        except KeyboardInterrupt:
+            job.cancel(check=False)  # the job stops its command's whole process group
+            raise
+        status[step.label] = outcome
+        on_done(step, outcome)
 
-    status: dict[str, int] = {}
+    status: dict[str, Outcome] = {}
     if parallel:
         for step, job in [(step, submit(step)) for step in steps]:
             wait(step, job)
@@ -77,8 +207,16 @@ def run_steps(steps: list[Step], executor, env: dict[str, str], logs: Path, para
     return status
 
 
-def _result(job) -> int:
+def _result(job) -> Outcome:
     try:
-        return int(job.result())
-    except Exception:  # the job itself died (killed, pre-empted, out of memory): count it as failed
-        return -1
+        outcome = job.result()
+    except Exception as error:  # the job itself died (killed, pre-empted, out of memory, cancelled)
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return Outcome(-1, f"the job ended without a result ({first[:200]})")
+    return outcome if isinstance(outcome, Outcome) else Outcome(int(outcome))
+
+
+def wait_seconds(started: float) -> str:
+    """Elapsed time since ``started`` in words, for progress lines."""
+    seconds = time.perf_counter() - started
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import sys
@@ -103,6 +104,10 @@ def _evaluate_argv(study: Study, entry: ModelEntry, output: Path, adapter: str |
     if harness.get("limit"):
         argv += ["--limit", str(harness["limit"])]
     argv += [str(a) for a in harness.get("extra_args", [])]
+    # The harness's request cache saves each continuation as it is generated, so an interrupted
+    # evaluation goes on where it stopped; keyed by the command, so a changed model never reuses it.
+    key = hashlib.sha256(json.dumps(argv).encode()).hexdigest()[:12]
+    argv += ["--use_cache", str(output.parent.parent / "cache" / f"{output.name}-{key}")]
     return argv
 
 

@@ -18,6 +18,12 @@ EXPERIMENTS = {
 _TOP_KEYS = {"name", "description", "env", "harness", "finetune", "analysis", "comparisons", "families",
              "dolly_adapters"}
 _MODEL_KEYS = {"role", "model", "name", "revision", "peft", "published", "paper", "model_args", "note"}
+# What each section may hold: a typo such as `batchsize` must not be ignored silently.
+HARNESS_KEYS = {"model", "model_args", "batch_size", "apply_chat_template", "metadata", "limit", "extra_args"}
+ANALYSIS_KEYS = {"best", "verdict", "draws", "tune", "chains", "cores", "seed", "priors", "hdi_prob", "rope",
+                 "ess_floor"}
+# `toxft finetune` flags the study sets itself, per model.
+_FINETUNE_MANAGED = {"model", "output", "revision", "resume", "overwrite", "help"}
 # Dolly models: evaluate the adapter the paper published, or train one with `toxft finetune`.
 DOLLY_SOURCES = ("published", "train")
 
@@ -63,6 +69,23 @@ class Study:
     def models(self) -> list[ModelEntry]:
         return [entry for entries in self.families.values() for entry in entries]
 
+    def unmatched(self) -> list[str]:
+        """Warnings for comparisons the study asks for that some family, or every family, cannot make."""
+        warnings = []
+        for experiment in self.comparisons:
+            first, second = EXPERIMENTS[experiment]
+            made = False
+            for family, entries in self.families.items():
+                roles = {e.role for e in entries}
+                if second in roles and first not in roles:
+                    warnings.append(f"{experiment}: family {family!r} has a {second} model but no {first} model "
+                                    "to compare it with; it is left out of that table")
+                made = made or (first in roles and second in roles)
+            if not made:
+                warnings.append(f"{experiment}: no family has both a {first} and a {second} model; "
+                                "this comparison has nothing to run on")
+        return warnings
+
     def pairs(self) -> dict[str, list[tuple[ModelEntry, ModelEntry]]]:
         """(reference, other) pairs per experiment, family by family."""
         found: dict[str, list[tuple[ModelEntry, ModelEntry]]] = {}
@@ -77,12 +100,65 @@ class Study:
         return found
 
 
-def _mapping(value, where: str) -> dict:
+def _mapping(value, where: str, known: set[str] | None = None) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise StudyError(f"toxft: {where} must be a mapping")
+    if known is not None:
+        unknown = sorted(set(map(str, value)) - known)
+        if unknown:
+            raise StudyError(f"toxft: {where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
     return value
+
+
+def finetune_keys() -> set[str]:
+    """The keys a study's ``finetune:`` section may hold: the flags of ``toxft finetune``."""
+    import argparse
+
+    from toxft.finetune.cli import add_arguments
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    flags = {option[2:].replace("-", "_") for action in parser._actions for option in action.option_strings
+             if option.startswith("--")}
+    return flags - _FINETUNE_MANAGED
+
+
+def _check_harness(harness: dict, path: Path) -> dict:
+    limit = harness.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise StudyError(f"toxft: {path}: harness limit must be a whole number of 1 or more, not {limit!r}")
+    for key in ("model_args", "metadata"):
+        _mapping(harness.get(key), f"{path}: harness {key}")
+    if not isinstance(harness.get("extra_args", []), list):
+        raise StudyError(f"toxft: {path}: harness extra_args must be a list of command-line words")
+    return harness
+
+
+def _check_finetune(finetune: dict, path: Path) -> dict:
+    """Parse the section as `toxft finetune` would, so a bad value fails now, not inside a job's log."""
+    import argparse
+
+    from toxft.finetune.cli import add_arguments
+
+    class Strict(argparse.ArgumentParser):
+        def error(self, message: str):
+            raise StudyError(f"toxft: {path}: finetune: {message.replace('argument --', '')}")
+
+    parser = Strict(add_help=False)
+    add_arguments(parser)
+    argv = ["--model", "m", "--output", "o"]
+    for key, value in finetune.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        elif isinstance(value, list):
+            argv += [flag, *map(str, value)]
+        elif value is not None:
+            argv += [flag, str(value)]
+    parser.parse_args(argv)
+    return finetune
 
 
 def _local(value: str, base: Path) -> str:
@@ -105,12 +181,11 @@ def load_study(path: str | Path, dolly: str | None = None) -> Study:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise StudyError(f"toxft: {path}{where} is not valid YAML") from None
-    raw = _mapping(raw, str(path))
-    unknown = set(raw) - _TOP_KEYS
-    if unknown:
-        raise StudyError(f"toxft: {path}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})")
+    raw = _mapping(raw, str(path), _TOP_KEYS)
     base = path.parent.resolve()
     comparisons = raw.get("comparisons", list(EXPERIMENTS))
+    if not isinstance(comparisons, list):
+        raise StudyError(f"toxft: {path}: comparisons must be a list, e.g. [{', '.join(EXPERIMENTS)}]")
     bad = [c for c in comparisons if c not in EXPERIMENTS]
     if bad:
         raise StudyError(f"toxft: {path}: unknown comparison {bad[0]!r} (one of {', '.join(EXPERIMENTS)})")
@@ -125,13 +200,14 @@ def load_study(path: str | Path, dolly: str | None = None) -> Study:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise StudyError(f"toxft: {path}: two models are both named {twice[0]!r}; give one a 'name'")
-    env = {str(k): _local(str(v), base) for k, v in _mapping(raw.get("env"), "env").items()}
-    finetune = _mapping(raw.get("finetune"), "finetune")
+    env = {str(k): _local(str(v), base) for k, v in _mapping(raw.get("env"), f"{path}: env").items()}
+    finetune = _check_finetune(_mapping(raw.get("finetune"), f"{path}: finetune", finetune_keys()), path)
     if isinstance(finetune.get("data"), str):
         finetune = {**finetune, "data": _local(finetune["data"], base)}
+    harness = _check_harness(_mapping(raw.get("harness"), f"{path}: harness", HARNESS_KEYS), path)
     return Study(
         name=str(raw.get("name") or path.stem), source=path, env=env,
-        harness=_mapping(raw.get("harness"), "harness"), finetune=finetune,
+        harness=harness, finetune=finetune,
         analysis=_analysis(raw.get("analysis"), path), comparisons=list(comparisons), families=families,
         description=str(raw.get("description") or "").strip(),
     )
@@ -140,7 +216,24 @@ def load_study(path: str | Path, dolly: str | None = None) -> Study:
 def _analysis(value, path: Path) -> dict:
     from toxft.analysis.compare import VERDICTS
 
-    analysis = _mapping(value, "analysis")
+    analysis = _mapping(value, f"{path}: analysis", ANALYSIS_KEYS)
+    counts = {"draws": 1, "chains": 1, "cores": 1, "tune": 0, "seed": 0}
+    for key, least in counts.items():
+        value = analysis.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise StudyError(f"toxft: {path}: analysis {key} must be a whole number of {least} or more, not {value!r}")
+    if "best" in analysis and not isinstance(analysis["best"], bool):
+        raise StudyError(f"toxft: {path}: analysis best must be true or false, not {analysis['best']!r}")
+    hdi = analysis.get("hdi_prob", 0.95)
+    if isinstance(hdi, bool) or not isinstance(hdi, (int, float)) or not 0 < hdi < 1:
+        raise StudyError(f"toxft: {path}: analysis hdi_prob must be between 0 and 1, not {hdi!r}")
+    rope = analysis.get("rope")
+    if rope is not None and not (isinstance(rope, list) and len(rope) == 2
+                                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rope)
+                                 and rope[0] < rope[1]):
+        raise StudyError(f"toxft: {path}: analysis rope must be [LOW, HIGH] with LOW below HIGH, not {rope!r}")
+    if analysis.get("priors", "paper") not in ("paper", "kruschke"):
+        raise StudyError(f"toxft: {path}: analysis priors must be paper or kruschke, not {analysis['priors']!r}")
     verdict = analysis.get("verdict", "paired")
     if verdict not in VERDICTS:
         raise StudyError(f"toxft: {path}: analysis verdict must be {', '.join(VERDICTS)}, not {verdict!r}")
@@ -157,9 +250,9 @@ def _family(name: str, entries, base: Path, path: Path, dolly_source: str = "tra
     for index, entry in enumerate(entries):
         where = f"{path}: family {name!r} model {index + 1}"
         entry = _mapping(entry, where)
-        unknown = set(entry) - _MODEL_KEYS
+        unknown = set(map(str, entry)) - _MODEL_KEYS
         if unknown:
-            raise StudyError(f"toxft: {where}: unknown key {sorted(unknown)[0]!r}")
+            raise StudyError(f"toxft: {where}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_MODEL_KEYS))})")
         role = entry.get("role")
         if role not in ROLES:
             raise StudyError(f"toxft: {where}: role must be one of {', '.join(ROLES)}, not {role!r}")

@@ -8,7 +8,7 @@ from pathlib import Path
 from toxft.report import COLUMNS, TITLES, Report, plot_rates, recorded_commits, to_markdown, write_atomically
 from toxft.runs import Run, RunError, load_run
 from toxft.study import reproduction
-from toxft.study.config import ModelEntry, Study
+from toxft.study.config import EXPERIMENTS, ModelEntry, Study
 from toxft.study.plan import results_folder
 
 _TITLES = {
@@ -74,12 +74,12 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
             done[key] = compare_runs(second, first, run_best=use_best, warn=lambda message: None, **options)
         return done[key]
 
-    table_number = 0
     for experiment, pairs in study.pairs().items():
         pairs = [(ref, other) for ref, other in pairs if ref.name in runs and other.name in runs]
         if not pairs:
             continue
-        table_number += 1
+        # The paper's numbering whatever the study leaves out: Table 2 is always instruct vs Dolly.
+        table_number = list(EXPERIMENTS).index(experiment) + 1
         lines += [f"## Table {table_number} / Figure {table_number}: {_TITLES[experiment]}", ""]
         comparisons = []
         for reference, other in pairs:
@@ -96,7 +96,7 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
         else:
             lines += ["BEST on the scores was not run (`analysis: {best: false}` in the study file).", ""]
         figure = figures / f"{experiment}.png"
-        plot_differences(comparisons, figure)
+        plot_differences(comparisons, figure, labels=[f"{other.name} − {reference.name}" for reference, other in pairs])
         lines += [f"![{_TITLES[experiment]}: posterior differences](figures/{figure.name})", ""]
     entries = [entry for entry in study.models() if entry.name in runs]
     cell_checks = reproduction.check_cells(entries, runs)

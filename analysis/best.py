@@ -125,7 +125,7 @@ def best(
     priors: Literal["paper", "kruschke"] = "paper",
     hdi_prob: float = 0.95,
     rope: tuple[float, float] | None = None,
-    seed: int | None = None,
+    seed: int | None = 0,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,

@@ -124,11 +124,17 @@ def compare_runs(a: Run, b: Run, *, subsets=tuple(SUBSETS), strict: bool = False
     """Compare two runs on the subsets both ran, pairing prompts by their id."""
     if a.folder.resolve() == b.folder.resolve():
         raise ToxftError(f"toxft: both runs are {a.folder}; compare two different runs")
+    from toxft.progress import progress
+
     check_same_scorer(a, b)
     comparison = PairComparison(a, b)
-    for name in subsets:
-        if not (a.has(name) and b.has(name)):
-            continue
+    names = [name for name in subsets if a.has(name) and b.has(name)]
+    # BEST takes seconds to minutes per subset; the rate models take milliseconds.
+    bar = progress(names, desc=f"toxft: BEST {a.name} vs {b.name}", unit="subset", disable=not run_best,
+                   leave=False)
+    for name in bar:
+        if run_best:
+            bar.set_postfix_str(name)
         samples_a, samples_b = a.subset(name), b.subset(name)
         shared = sorted(samples_a.keys() & samples_b.keys())
         only_a, only_b = len(samples_a) - len(shared), len(samples_b) - len(shared)
@@ -143,8 +149,9 @@ def compare_runs(a: Run, b: Run, *, subsets=tuple(SUBSETS), strict: bool = False
             continue
         flags_a = [samples_a[i].toxic for i in shared]
         flags_b = [samples_b[i].toxic for i in shared]
+        # Seeded by default: the same runs must print the same intervals every time.
         common = dict(hdi_prob=best_options.get("hdi_prob", 0.95), rope=best_options.get("rope"),
-                      seed=best_options.get("seed"))
+                      seed=best_options.get("seed", 0))
         rates = compare_rates(flags_a, flags_b, **common)
         paired = compare_paired(flags_a, flags_b, **common)
         best_result = None

@@ -70,7 +70,14 @@ class LineProgress:
         of = f"/{self.total}" if self.total else ""
         extra = f" ({self.postfix})" if self.postfix else ""
         seconds = time.perf_counter() - self.started
-        print(f"{self.desc}: {self.n}{of} {self.unit}{extra} [{seconds:.0f} s]", file=sys.stderr, flush=True)
+        left = ""
+        if self.total and 0 < self.n < self.total:
+            left = f", about {_duration(seconds * (self.total - self.n) / self.n)} left"
+        print(f"{self.desc}: {self.n}{of} {self.unit}{extra} [{_duration(seconds)}{left}]", file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def progress(iterable=None, **options):

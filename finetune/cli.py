@@ -12,6 +12,7 @@ import argparse
 import sys
 from dataclasses import fields
 
+from toxft.arguments import nonnegative_int, positive_float, positive_int
 from toxft.data import DOLLY_REPO
 
 from .recipe import BACKENDS, TEMPLATES, Recipe
@@ -42,6 +43,39 @@ _HELP = {
 _CHOICES = {"template": TEMPLATES, "load_in_4bit": ("auto", "yes", "no"), "bias": ("none", "all", "lora_only")}
 
 
+def _max_steps(text: str) -> int:
+    value = int(text) if text.lstrip("-").isdigit() else None
+    if value is None or (value < 1 and value != -1):
+        raise argparse.ArgumentTypeError(f"must be -1 (run the epochs) or a whole number of 1 or more, not {text!r}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text!r}")
+    return value
+
+
+def _at_least_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, not {text!r}")
+    return value
+
+
+# Argument types that refuse values no training run can use, while parsing.
+_TYPES = {"limit": positive_int, "max_steps": _max_steps, "warmup_steps": nonnegative_int, "seed": nonnegative_int,
+          "learning_rate": positive_float, "num_train_epochs": positive_float, "lora_dropout": _share,
+          "weight_decay": _at_least_zero}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="base model: Hub id or local folder")
     parser.add_argument("--output", required=True, help="folder for the adapter, card and record")
@@ -61,8 +95,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif spec.name in _CHOICES:
             kwargs["choices"] = _CHOICES[spec.name]
-        elif spec.name == "limit":
-            kwargs["type"] = int
+        elif spec.name in _TYPES:
+            kwargs["type"] = _TYPES[spec.name]
+        elif isinstance(default, int):
+            kwargs["type"] = positive_int  # ranks, batch sizes, lengths, save intervals
         elif spec.name not in ("optim", "lr_scheduler_type"):
             kwargs["type"] = type(default)
         if spec.name not in _CHOICES and spec.name != "packing":

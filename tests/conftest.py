@@ -12,6 +12,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="toxft-datasets-"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the toxft command sets it for itself and its jobs
 for name in ("TOXFT_SCORER", "TOXFT_SCORER_DEVICE", "TOXFT_SCORER_BATCH_SIZE", "TOXFT_DATA_DIR", "TOXFT_THRESHOLD"):
     os.environ.pop(name, None)
 

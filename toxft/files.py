@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def check_writable(path: str | Path, what: str = "") -> Path:
     folder = target.parent
     if not folder.is_dir():
         raise ToxftError(f"toxft: cannot write {label}: the folder {folder} does not exist")
-    if target.exists() and not os.access(target, os.W_OK):
+    # The owner's write bit too: root may write anything, but a file made read-only is a request to leave it.
+    if target.exists() and (not os.access(target, os.W_OK) or not target.stat().st_mode & stat.S_IWUSR):
         raise ToxftError(f"toxft: {label} is read-only; not changed")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ToxftError(f"toxft: cannot write {label}: the folder {folder} is not writable")

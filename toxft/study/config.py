@@ -175,8 +175,10 @@ def load_study(path: str | Path, dolly: str | None = None) -> Study:
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError:
-        raise StudyError(f"toxft: cannot read {path}") from None
+    except OSError as error:
+        raise StudyError(f"toxft: cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise StudyError(f"toxft: {path} is not UTF-8 text (byte {error.start})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -1,0 +1,224 @@
+"""Every subcommand, every kind of bad input: one line on standard error, exit 2, no traceback, nothing changed.
+
+The cases are a table, not a list of patches: every subcommand's --help and an unknown flag;
+missing, empty, truncated and non-UTF-8 files; outputs into missing folders or with unknown
+extensions; negative or zero counts; reversed ranges; unknown YAML keys at every level of a
+study; read-only and folder-shaped cards. Before and after each case, every file under the
+test's folder and the harness run it reads is snapshotted (bytes and mode) and compared.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from toxft.cli import build_parser, main
+
+SUBCOMMANDS = ["check", "compare", "report", "finetune", "study", "study run", "study plan", "study report", "demo",
+               "tasks-path", "measurement-path"]
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as done:  # argparse exits by itself for --help and usage errors
+        code = done.code if isinstance(done.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _snapshot(*roots: Path) -> dict[str, tuple[bytes, int]]:
+    found = {}
+    for root in roots:
+        for path in sorted(Path(root).rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                found[str(path)] = (path.read_bytes(), stat.S_IMODE(path.stat().st_mode))
+            elif path.is_symlink():
+                found[str(path)] = (os.readlink(path).encode(), 0)
+    return found
+
+
+def test_every_subcommand_is_covered():
+    """A new subcommand must be added to SUBCOMMANDS (and so to every test below)."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert set(commands) == {name.split()[0] for name in SUBCOMMANDS}
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_help_shows_defaults_once(command, capsys):
+    code, out, err = _run([*command.split(), "--help"], capsys)
+    assert code == 0 and out.startswith("usage: toxft") and not err
+    assert "(default: None)" not in out and "(default: False)" not in out
+    assert not any(line.count("default") > 1 for line in out.splitlines())
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_unknown_flag_is_one_line(command, capsys):
+    code, out, err = _run([*command.split(), "--no-such-flag"], capsys)
+    # Commands with required arguments name those first; either way, one line.
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "--no-such-flag" in err or "arguments are required" in err, err
+
+
+@pytest.fixture
+def files(tmp_path, harness_run) -> dict[str, Path]:
+    """Good and bad inputs side by side, all under tmp_path."""
+    run = tmp_path / "run"
+    shutil.copytree(harness_run, run)
+    samples = sorted(run.glob("samples_*.jsonl"))
+
+    def variant(name: str, damage) -> Path:
+        folder = tmp_path / name
+        shutil.copytree(run, folder)
+        damage(folder / samples[0].name)
+        return folder
+
+    lines = samples[0].read_text().splitlines(True)
+    made = {
+        "run": run,
+        "empty_samples": variant("empty", lambda p: p.write_bytes(b"")),
+        "truncated_samples": variant("truncated", lambda p: p.write_text(lines[0] + lines[1][: len(lines[1]) // 2])),
+        "latin1_samples": variant("latin1", lambda p: p.write_bytes(p.read_bytes() + "caf\xe9\n".encode("latin-1"))),
+        "missing": tmp_path / "no-such-run",
+    }
+    broken = tmp_path / "broken-results"
+    shutil.copytree(run, broken)
+    for path in broken.glob("results_*.json"):
+        path.write_bytes(b"\xff\xfe not json")
+    made["broken_results"] = broken
+    card = tmp_path / "README.md"
+    card.write_text("---\nlicense: mit\n---\n# my model\n")
+    card.chmod(0o444)
+    made["readonly_card"] = card
+    made["folder_card"] = tmp_path / "card-folder"
+    made["folder_card"].mkdir()
+    study = tmp_path / "study.yaml"
+    study.write_text(
+        "name: s\nharness: {model: hf, batch_size: 4}\nanalysis: {best: false}\nfinetune: {max_steps: 3}\n"
+        f"families:\n  f:\n    - {{role: base, model: {run}}}\n    - {{role: instruct, model: {run}, name: i}}\n")
+    made["study"] = study
+    made["study_latin1"] = tmp_path / "latin1.yaml"
+    made["study_latin1"].write_bytes("name: caf\xe9\n".encode("latin-1") + b"\xff")
+    made["study_empty"] = tmp_path / "empty.yaml"
+    made["study_empty"].write_text("")
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(f"{run},{run},{run}\n")
+    made["pairs_three_columns"] = pairs
+    return made
+
+
+def _study(files, tmp_path, old: str, new: str) -> str:
+    path = tmp_path / f"bad-{abs(hash((old, new)))}.yaml"
+    text = files["study"].read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return str(path)
+
+
+# (id, argv builder, a fragment the one line must contain)
+CASES = [
+    # missing, empty, truncated, non-UTF-8 and unreadable inputs
+    ("compare-missing-run", lambda f, t: ["compare", str(f["missing"]), str(f["run"])], "does not exist"),
+    ("report-missing-run", lambda f, t: ["report", str(f["missing"])], "does not exist"),
+    ("compare-empty-samples", lambda f, t: ["compare", str(f["empty_samples"]), str(f["run"]), "--rates-only"],
+     "holds no samples"),
+    ("report-empty-samples", lambda f, t: ["report", str(f["empty_samples"])], "holds no samples"),
+    ("report-truncated-samples", lambda f, t: ["report", str(f["truncated_samples"])], "is not a toxft sample line"),
+    ("compare-latin1-samples", lambda f, t: ["compare", str(f["latin1_samples"]), str(f["run"]), "--rates-only"],
+     "not UTF-8"),
+    ("report-broken-results", lambda f, t: ["report", str(f["broken_results"])], "not a readable harness results"),
+    ("compare-pairs-missing", lambda f, t: ["compare", "--pairs", str(t / "nope.csv")], "cannot read"),
+    ("compare-pairs-three-columns", lambda f, t: ["compare", "--pairs", str(f["pairs_three_columns"])],
+     "expected 'first,second'"),
+    ("study-missing", lambda f, t: ["study", "plan", str(t / "nope.yaml")], "cannot read"),
+    ("study-empty", lambda f, t: ["study", "plan", str(f["study_empty"])], "lists no model families"),
+    ("study-latin1", lambda f, t: ["study", "plan", str(f["study_latin1"])], "not UTF-8"),
+    ("check-missing-model", lambda f, t: ["check", str(t / "no-model"), "--against", str(t / "no-ref")],
+     "no such folder"),
+    # outputs into missing folders, with unknown extensions, onto read-only or folder-shaped files
+    ("compare-json-missing-folder", lambda f, t: ["compare", str(f["run"]), str(f["run"]) + "/", "--rates-only",
+                                                  "--json", str(t / "no" / "c.json")], "does not exist"),
+    ("compare-json-extension", lambda f, t: ["compare", str(f["run"]), str(f["run"]), "--json", str(t / "c.txt")],
+     "unknown file type"),
+    ("compare-plot-extension", lambda f, t: ["compare", str(f["run"]), str(f["run"]), "--plot", str(t / "c.bmp")],
+     "unknown file type"),
+    ("compare-plot-missing-folder", lambda f, t: ["compare", str(f["run"]), str(f["run"]), "--plot",
+                                                  str(t / "no" / "c.png")], "does not exist"),
+    ("report-output-missing-folder", lambda f, t: ["report", str(f["run"]), "--output", str(t / "no" / "r.md")],
+     "does not exist"),
+    ("report-output-extension", lambda f, t: ["report", str(f["run"]), "--format", "json", "--output",
+                                              str(t / "r.md")], "unknown file type"),
+    ("report-plot-extension", lambda f, t: ["report", str(f["run"]), "--plot", str(t / "r.gif")], "unknown file type"),
+    ("report-readonly-card", lambda f, t: ["report", str(f["run"]), "--card", str(f["readonly_card"])], "read-only"),
+    ("report-folder-card", lambda f, t: ["report", str(f["run"]), "--card", str(f["folder_card"])], "is a folder"),
+    ("check-readonly-card", lambda f, t: ["check", str(f["run"]), "--against", str(f["run"]), "--card",
+                                          str(f["readonly_card"])], "read-only"),
+    # negative or zero counts, out-of-range numbers, reversed ranges
+    ("compare-examples-negative", lambda f, t: ["compare", str(f["run"]), str(f["run"]), "--examples", "-1"], "0 or more"),
+    ("compare-draws-zero", lambda f, t: ["compare", str(f["run"]), str(f["run"]), "--draws", "0"], "1 or more"),
+    ("compare-chains-zero", lambda f, t: ["compare", str(f["run"]), str(f["run"]), "--chains", "0"], "1 or more"),
+    ("compare-seed-negative", lambda f, t: ["compare", str(f["run"]), str(f["run"]), "--seed", "-4"], "0 or more"),
+    ("compare-hdi-above-one", lambda f, t: ["compare", str(f["run"]), str(f["run"]), "--hdi-prob", "1.5"],
+     "between 0 and 1"),
+    ("compare-rope-reversed", lambda f, t: ["compare", str(f["run"]), str(f["run"]), "--rope", "0.05", "0.01"],
+     "LOW below HIGH"),
+    ("compare-rope-not-a-number", lambda f, t: ["compare", str(f["run"]), str(f["run"]), "--rope", "a", "b"],
+     "must be a number"),
+    ("check-limit-zero", lambda f, t: ["check", str(f["run"]), "--limit", "0"], "1 or more"),
+    ("check-limit-negative", lambda f, t: ["check", str(f["run"]), "--limit", "-3"], "1 or more"),
+    ("check-examples-negative", lambda f, t: ["check", str(f["run"]), "--examples", "-2"], "0 or more"),
+    ("study-timeout-zero", lambda f, t: ["study", "run", str(f["study"]), "--timeout-min", "0"], "above 0"),
+    ("study-mem-zero", lambda f, t: ["study", "run", str(f["study"]), "--mem-gb", "0"], "1 or more"),
+    ("study-gpus-negative", lambda f, t: ["study", "run", str(f["study"]), "--gpus-per-node", "-1"], "0 or more"),
+    ("finetune-rank-zero", lambda f, t: ["finetune", "--model", "m", "--output", str(t / "a"), "--r", "0"],
+     "1 or more"),
+    ("finetune-lr-negative", lambda f, t: ["finetune", "--model", "m", "--output", str(t / "a"), "--learning-rate",
+                                           "-1"], "above 0"),
+    ("finetune-limit-zero", lambda f, t: ["finetune", "--model", "m", "--output", str(t / "a"), "--limit", "0"],
+     "1 or more"),
+    ("finetune-max-steps-zero", lambda f, t: ["finetune", "--model", "m", "--output", str(t / "a"), "--max-steps",
+                                              "0"], "-1 (run the epochs)"),
+    ("finetune-dropout-one", lambda f, t: ["finetune", "--model", "m", "--output", str(t / "a"), "--lora-dropout",
+                                           "1"], "below 1"),
+    ("demo-seed-negative", lambda f, t: ["demo", "--output", str(t / "d"), "--seed", "-1"], "0 or more"),
+    # unknown keys and bad values at every level of a study file
+    ("study-top-key", lambda f, t: ["study", "plan", _study(f, t, "name: s", "nmae: s")], "unknown key 'nmae'"),
+    ("study-harness-key", lambda f, t: ["study", "plan", _study(f, t, "batch_size: 4", "batchsize: 4")],
+     "unknown key 'batchsize'"),
+    ("study-analysis-key", lambda f, t: ["study", "plan", _study(f, t, "best: false", "bset: 1")],
+     "unknown key 'bset'"),
+    ("study-finetune-key", lambda f, t: ["study", "plan", _study(f, t, "max_steps: 3", "max_stpes: 3")],
+     "unknown key 'max_stpes'"),
+    ("study-finetune-value", lambda f, t: ["study", "plan", _study(f, t, "max_steps: 3", "max_steps: many")],
+     "max-steps"),
+    ("study-model-key", lambda f, t: ["study", "plan", _study(f, t, "role: base,", "role: base, revison: x,")],
+     "unknown key 'revison'"),
+    ("study-harness-limit-zero", lambda f, t: ["study", "plan", _study(f, t, "batch_size: 4", "limit: 0")],
+     "limit must be a whole number of 1 or more"),
+    ("study-harness-limit-negative", lambda f, t: ["study", "plan", _study(f, t, "batch_size: 4", "limit: -3")],
+     "limit must be a whole number of 1 or more"),
+    ("study-analysis-draws-zero", lambda f, t: ["study", "plan", _study(f, t, "best: false", "draws: 0")],
+     "draws must be a whole number of 1 or more"),
+    ("study-analysis-rope-reversed", lambda f, t: ["study", "plan", _study(f, t, "best: false",
+                                                                           "rope: [0.05, 0.01]")], "LOW below HIGH"),
+    ("study-comparisons-not-a-list", lambda f, t: ["study", "plan", _study(f, t, "name: s",
+                                                                           "name: s\ncomparisons: base-instruct")],
+     "must be a list"),
+    ("unknown-subcommand", lambda f, t: ["frobnicate"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_changes_nothing(argv, fragment, files, tmp_path, harness_run, capsys):
+    arguments = argv(files, tmp_path)
+    before = _snapshot(tmp_path, harness_run)
+    code, out, err = _run(arguments, capsys)
+    assert code == 2, (code, err)
+    assert err.count("\n") == 1 and err.startswith("toxft"), err
+    assert "Traceback" not in err and fragment in err, err
+    assert _snapshot(tmp_path, harness_run) == before

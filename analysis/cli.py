@@ -97,26 +97,39 @@ def _cells(method: str, subset) -> list[str]:
 COLUMN_TITLES = {"paired": "paired Δ pp [HDI]", "rates": "unpaired Δ pp [HDI]", "best": "BEST Δ mean [HDI]"}
 
 
-def format_comparison(comparison, method: str = "paired", examples: int = 0) -> str:
-    """The text table of one comparison: the chosen verdict first, the other posteriors beside it."""
-    a, b = comparison.a.name, comparison.b.name
-    order = [method, *(m for m in VERDICTS if m != method)]
-    lines = [f"A = {a}", f"B = {b}", f"A minus B (first run minus second); verdict from {METHOD_NAMES[method]}"]
-    rows = [["subset", "n", "toxic A", "toxic B", "both/A only/B only", *(
-        title for m in order for title in (COLUMN_TITLES[m], "P(A>B)", "verdict" if m == method else f"{m} verdict"))]]
-    diagnostics = []
-    for name, s in comparison.subsets.items():
-        counts = f"{s.paired.both}/{s.paired.only_a}/{s.paired.only_b}" if s.paired else ""
-        rows.append([name, str(s.n), f"{s.rate_a:.1%}", f"{s.rate_b:.1%}", counts,
-                     *(cell for m in order for cell in _cells(m, s))])
-        if s.best:
-            diagnostics.append(f"{name}: R-hat {s.best.rhat_max:.3f}, ESS {s.best.ess_bulk_min:.0f}, "
-                               f"divergences {s.best.divergences}, nu {s.best.nu_mean:.2f}")
+def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
     for index, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
         if index == 0:
             lines.append("-" * len(lines[-1]))
+    return lines
+
+
+def format_comparison(comparison, method: str = "paired", examples: int = 0) -> str:
+    """The text table of one comparison: the verdict's posterior, then the other posteriors in a second table.
+
+    Two narrow tables rather than one wide one, so that each fits a terminal.
+    """
+    a, b = comparison.a.name, comparison.b.name
+    others = [m for m in VERDICTS if m != method]
+    lines = [f"A = {a}", f"B = {b}", f"A minus B (first run minus second); verdict from {METHOD_NAMES[method]}"]
+    main = [["subset", "n", "toxic A", "toxic B", "both/A only/B only", COLUMN_TITLES[method], "P(A>B)", "verdict"]]
+    rest = [["subset", *(title for m in others for title in (COLUMN_TITLES[m], f"{m} verdict"))]]
+    diagnostics = []
+    for name, s in comparison.subsets.items():
+        counts = f"{s.paired.both}/{s.paired.only_a}/{s.paired.only_b}" if s.paired else ""
+        main.append([name, str(s.n), f"{s.rate_a:.1%}", f"{s.rate_b:.1%}", counts, *_cells(method, s)])
+        row = [name]
+        for other in others:
+            interval, _, words = _cells(other, s)
+            row += [interval, words]
+        rest.append(row)
+        if s.best:
+            diagnostics.append(f"{name}: R-hat {s.best.rhat_max:.3f}, ESS {s.best.ess_bulk_min:.0f}, "
+                               f"divergences {s.best.divergences}, nu {s.best.nu_mean:.2f}")
+    lines += [*_table(main), "", "The other posteriors (not the verdict):", *_table(rest)]
     if diagnostics:
         lines += ["BEST diagnostics: " + "; ".join(diagnostics)]
     if examples:

@@ -50,6 +50,7 @@ def test_adapter_against_its_base_fails_on_increase_and_updates_the_card(check_e
     # Again: nothing is evaluated a second time, and the card is already up to date.
     assert main(argv) == 1
     again = capsys.readouterr()
+    assert again.out == captured.out  # the same runs print the same numbers, interval included
     assert again.err.count("cached:") == 2 and "running lm_eval" not in again.err
     assert "is already up to date" in again.err and card.read_text() == text
     assert _results(check_env) == cached

@@ -170,3 +170,75 @@ def test_the_paper_study_file_lists_the_papers_families_and_roles():
     assert len(pairs["base-instruct"]) == 4 and len(pairs["instruct-dolly"]) == 6
     assert len(pairs["instruct-community"]) == 12
     assert all(other.model == ref.model for ref, other in pairs["instruct-dolly"])  # Dolly LoRA on the instruct model
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_study_quietly_and_leaves_nothing_running(study_file, tmp_path):
+    """What Ctrl-C in a terminal does (SIGINT to the whole foreground group) during a long fine-tune."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    study = tmp_path / "long.yaml"
+    study.write_text(study_file.read_text().replace("max_steps: 30", "max_steps: 100000"))
+    runs = tmp_path / "runs"
+    process = subprocess.Popen([sys.executable, "-m", "toxft.cli", "study", "run", str(study), "--output", str(runs)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    log = runs / "logs" / "finetune-tiny-dolly.log"
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and "step" in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    started = psutil.Process(process.pid).children(recursive=True)
+    assert any("finetune" in " ".join(p.cmdline()) for p in started)  # the step is running
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and err.strip().splitlines()[-1] == "toxft: interrupted", err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    for child in started:  # nothing the study started is still running
+        try:
+            assert child.status() == psutil.STATUS_ZOMBIE, child.cmdline()
+        except psutil.NoSuchProcess:
+            pass
+
+
+@pytest.mark.slow
+def test_a_failed_step_ends_the_study_with_its_reason_and_the_resume_command(study_file, tmp_path, capsys):
+    study = tmp_path / "broken.yaml"
+    missing = tmp_path / "no-such-model"
+    missing.mkdir()
+    text = study_file.read_text()
+    base = text.split("role: base, model: ")[1].split(",")[0]
+    study.write_text(text.replace(f"role: base, model: {base}", f"role: base, model: {missing}")
+                     .replace("comparisons: [base-instruct, instruct-dolly]", "comparisons: [base-instruct]")
+                     .replace("    - {role: dolly, name: tiny-dolly}\n", ""))
+    runs = tmp_path / "runs"
+    assert main(["study", "run", str(study), "--output", str(runs)]) == 2
+    err = capsys.readouterr().err
+    failure = next(line for line in err.splitlines() if line.startswith("toxft: evaluate tiny-base failed: "))
+    assert "exit 1: " in failure and f"log: {runs / 'logs' / 'evaluate-tiny-base.log'}" in failure
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("toxft: study failed: 1 step(s) did not finish (evaluate tiny-base)")
+    assert last.endswith(f"resume with: toxft study run {study} --output {runs}")
+
+
+def test_a_demo_whose_study_fails_says_failed_and_how_to_resume(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    import toxft.cli
+    from toxft import demo
+
+    def models(root, seed):
+        root.mkdir(parents=True)
+        return {"scorer": root, "base": root, "instruct": root}
+
+    monkeypatch.setattr(demo, "build_models", models)
+    monkeypatch.setattr(toxft.cli, "main", lambda argv: 2)
+    args = argparse.Namespace(output=tmp_path / "d", overwrite=False, fast=True, seed=0)
+    assert demo.run(args) == 2
+    err = capsys.readouterr().err
+    assert "done in" not in err and "failed after" in err
+    assert f"toxft study run {tmp_path / 'd' / 'study.yaml'} --output {tmp_path / 'd' / 'runs'}" in err

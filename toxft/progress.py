@@ -23,10 +23,10 @@ class LineProgress:
     """The subset of tqdm's interface toxft uses, printing whole lines to standard error."""
 
     def __init__(self, iterable=None, *, total: int | None = None, desc: str = "", unit: str = "it",
-                 initial: int = 0, disable: bool = False, every: int = 10, **_ignored):
+                 initial: int = 0, disable: bool = False, every: int = 10, estimate: bool = True, **_ignored):
         self.iterable = iterable
         self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
-        self.desc, self.unit, self.n, self.disable = desc, unit, initial, disable
+        self.desc, self.unit, self.n, self.disable, self.estimate = desc, unit, initial, disable, estimate
         self.postfix = ""
         self.started = time.perf_counter()
         # Few steps: a line each. Many: a line per tenth, so a log stays short.
@@ -71,7 +71,7 @@ class LineProgress:
         extra = f" ({self.postfix})" if self.postfix else ""
         seconds = time.perf_counter() - self.started
         left = ""
-        if self.total and 0 < self.n < self.total:
+        if self.estimate and self.total and 0 < self.n < self.total:
             left = f", about {_duration(seconds * (self.total - self.n) / self.n)} left"
         print(f"{self.desc}: {self.n}{of} {self.unit}{extra} [{_duration(seconds)}{left}]", file=sys.stderr, flush=True)
 
@@ -80,13 +80,19 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def progress(iterable=None, **options):
-    """A tqdm bar on a terminal, else a :class:`LineProgress` with the same options."""
+def progress(iterable=None, *, estimate: bool = True, **options):
+    """A tqdm bar on a terminal, else a :class:`LineProgress` with the same options.
+
+    ``estimate=False`` leaves out the time left, for units of very different lengths (a
+    study's steps: a fine-tune and an evaluation), where the average would mislead.
+    """
     if interactive():
         from tqdm.auto import tqdm
 
+        if not estimate:
+            options.setdefault("bar_format", "{desc}: {n_fmt}/{total_fmt} {unit} [{elapsed}{postfix}]")
         return tqdm(iterable, **options)
-    return LineProgress(iterable, **options)
+    return LineProgress(iterable, estimate=estimate, **options)
 
 
 # The environment that switches off the bars of tqdm-based libraries (harness, transformers, Hub, datasets).

@@ -134,7 +134,7 @@ def _run(study, steps: list[Step], args: argparse.Namespace) -> list[str]:
     local_limit = args.timeout_min if args.executor == "local" else None
     executor = make_executor(args.executor, root / "jobs", slurm, timeout_min=local_limit)
     failed: list[str] = []
-    bar = progress(total=len(todo), desc="toxft: study", unit="step")
+    bar = progress(total=len(todo), desc="toxft: study", unit="step", estimate=False)
 
     def on_done(step: Step, outcome) -> None:
         bar.update(1)

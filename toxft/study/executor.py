@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,13 +185,13 @@ def run_steps(steps: list[Step], executor, env: dict[str, str], logs: Path, para
         holder = lock_holder(step.output)
         if holder is not None:
             on_wait(step, holder)
-        return executor.submit(run_step, step, env, str(logs / step.log_name), timeout_min)
+        return _without_sigint(lambda: executor.submit(run_step, step, env, str(logs / step.log_name), timeout_min))
 
     def wait(step: Step, job) -> None:
         try:
             outcome = _result(job)
         except KeyboardInterrupt:
-            job.cancel(check=False)  # the job stops its command's whole process group
+            _stop_job(job)
             raise
         status[step.label] = outcome
         on_done(step, outcome)
@@ -207,6 +207,47 @@ def run_steps(steps: list[Step], executor, env: dict[str, str], logs: Path, para
     return status
 
 
+def _without_sigint(start):
+    """Start a job with SIGINT ignored, so that Ctrl-C reaches toxft alone and it stops the job itself.
+
+    Otherwise the terminal's SIGINT also hits submitit's local controller, which prints
+    tracebacks of its own. Ignored signals are inherited, so the job and its command ignore it too.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return start()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_job(job) -> None:
+    """Stop a job after Ctrl-C: a local one with every process it started; a cluster job through the cluster."""
+    process = getattr(job, "_process", None)
+    if process is None:
+        job.cancel(check=False)
+        return
+    import psutil
+
+    try:
+        root = psutil.Process(process.pid)
+        tree = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
+    for member in tree:
+        try:
+            member.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    for member in alive:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
 def _result(job) -> Outcome:
     try:
         outcome = job.result()
@@ -215,8 +256,3 @@ def _result(job) -> Outcome:
         return Outcome(-1, f"the job ended without a result ({first[:200]})")
     return outcome if isinstance(outcome, Outcome) else Outcome(int(outcome))
 
-
-def wait_seconds(started: float) -> str:
-    """Elapsed time since ``started`` in words, for progress lines."""
-    seconds = time.perf_counter() - started
-    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"

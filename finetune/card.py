@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toxft.errors import ToxftError
 
 _TEMPLATE_NOTE = {
     "paper": "the paper's raw `<s>[INST] instruction [/INST] response</s>` text (no chat template)",
@@ -85,15 +84,4 @@ def write_card(folder: Path, record: dict) -> Path:
     return path
 
 
-def push_adapter(folder: Path, repo_id: str, private: bool = False) -> str:
-    """Upload the adapter folder (not its checkpoints) with the saved Hugging Face login; returns the URL."""
-    from huggingface_hub import HfApi
 
-    api = HfApi()
-    try:
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, ignore_patterns=["checkpoints/*"],
-                                 commit_message="Add LoRA adapter (toxft finetune)")
-    except Exception as error:  # no login, no network, no rights: one line, never the token
-        raise ToxftError(f"toxft: cannot push to {repo_id} ({type(error).__name__})") from None
-    return str(getattr(info, "commit_url", repo_id))

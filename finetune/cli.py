@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"toxft: adapter in {result.output} ({result.backend}; {result.record['steps']} steps; "
           f"loss {loss.get('first', float('nan')):.4f} -> {loss.get('last', float('nan')):.4f})", file=sys.stderr)
     if args.push_to_hub:
-        from .card import push_adapter
+        from toxft.hub import push_adapter
 
         print(f"toxft: pushed {push_adapter(result.output, args.push_to_hub, args.private)}", file=sys.stderr)
     return 0

@@ -150,13 +150,17 @@ def test_check_resolves_pins_and_warns_about_lineage(fake_hub, tmp_path, capsys)
     pins = json.loads((output / "pins.json").read_text())
     assert set(pins["models"]) == {"lab/base", "lab/chat", "fan/chat-tuned", "fan/from-base", "fan/no-card"}
     assert set(pins["adapters"]) == {"lab/chat-adapter"}
-    # The plan now evaluates the pinned commits, except under a Hub adapter (loaded with the base's revision).
+    # The plan now evaluates the pinned commits; a pinned Hub adapter is fetched at its own commit, so the
+    # base under it is pinned too (tests/test_hub_http.py checks the downloads over HTTP).
     assert main(["study", "plan", str(study), "--output", str(output)]) == 0
-    commands = [line for line in capsys.readouterr().out.splitlines() if line.startswith("lm_eval")]
+    planned = capsys.readouterr().out.splitlines()
+    commands = [line for line in planned if line.startswith("lm_eval")]
     base_command = next(c for c in commands if "pretrained=lab/base," in c)
     assert f"revision={pins['models']['lab/base']}" in base_command
     dolly_command = next(c for c in commands if "peft=lab/chat-adapter" in c)
-    assert "revision=" not in dolly_command
+    assert f"revision={pins['models']['lab/chat']}" in dolly_command
+    assert (f"# (the adapter lab/chat-adapter is fetched at {pins['adapters']['lab/chat-adapter']} and loaded from "
+            "that copy)") in planned
     # Retraining instead: the Dolly model has no adapter to check yet, and no lineage warning either.
     assert main(["study", "plan", str(study), "--output", str(tmp_path / "retrain"), "--check", "--dolly", "train"]) == 0
     out = capsys.readouterr().out
@@ -164,7 +168,7 @@ def test_check_resolves_pins_and_warns_about_lineage(fake_hub, tmp_path, capsys)
 
 
 def test_quantised_copies_count_as_their_model():
-    from toxft.study.check import descends_from
+    from toxft.hub import descends_from
 
     assert descends_from(["unsloth/gemma-2-2b-it-bnb-4bit"], "google/gemma-2-2b-it")
     assert descends_from(["unsloth/gemma-2-2b-it-unsloth-bnb-4bit"], "google/gemma-2-2b-it")

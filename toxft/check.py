@@ -26,7 +26,7 @@ from pathlib import Path
 
 from toxft.arguments import nonnegative_int, positive_int
 from toxft.errors import ToxftError
-from toxft.study.check import hub_problem, is_local, resolve
+from toxft.hub import is_adapter, is_local, resolve
 
 FAIL_ON = ("never", "increase", "change")
 
@@ -60,11 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class Target:
     """A model to evaluate: what to load, which adapter, which commit."""
 
-    ident: str  # as the user named it
+    ident: str  # as the user named it (the Hub's current id when the repository was renamed)
     pretrained: str
     peft: str | None
     revision: str | None
-    sha: str | None
+    sha: str | None  # of the model, or of the adapter when there is one
 
 
 def _fingerprint(folder: Path) -> str:
@@ -73,20 +73,13 @@ def _fingerprint(folder: Path) -> str:
     return hashlib.sha256(json.dumps([str(folder.resolve()), entries]).encode()).hexdigest()[:16]
 
 
-def _is_adapter(ident: str, revision: str | None) -> bool:
-    if is_local(ident):
-        return (Path(ident).expanduser() / "adapter_config.json").is_file()
-    from huggingface_hub import file_exists
-
-    return file_exists(ident, "adapter_config.json", revision=revision)
-
-
 def resolve_pair(args: argparse.Namespace) -> tuple[Target, Target, str]:
     """(model, reference, where the reference came from); one-line errors for every bad case."""
-    adapter = _checked(lambda: _is_adapter(args.model, args.revision), args.model)
+    adapter = is_adapter(args.model, args.revision)
     found = resolve(args.model, "adapter" if adapter else "model", args.revision)
     if found.problem:
         raise ToxftError(f"toxft: {args.model}: {found.problem}")
+    model_id = found.current_id or args.model
     if args.against:
         reference_id, source = args.against, "--against"
     elif adapter:
@@ -103,30 +96,23 @@ def resolve_pair(args: argparse.Namespace) -> tuple[Target, Target, str]:
     reference = resolve(reference_id, "model", args.against_revision)
     if reference.problem:
         raise ToxftError(f"toxft: reference {reference_id} (from {source}): {reference.problem}")
+    reference_id = reference.current_id or reference_id
+    # Hub ids are evaluated at the commits resolved here, the ones the report names.
+    reference_revision = None if reference.local else reference.sha
     if adapter:
-        model = Target(args.model, reference_id, args.model, args.against_revision, found.sha)
+        model = Target(model_id, reference_id, model_id, reference_revision, found.sha)
     else:
-        model = Target(args.model, args.model, None, args.revision, found.sha)
-    same = (model.pretrained, model.peft, model.revision or model.sha) == (reference_id, None, args.against_revision
-                                                                          or reference.sha)
-    if same or (not adapter and _same_place(args.model, reference_id)):
+        model = Target(model_id, model_id, None, None if found.local else found.sha, found.sha)
+    same = (model.pretrained, model.peft, model.revision) == (reference_id, None, reference_revision)
+    if same or (not adapter and _same_place(model_id, reference_id)):
         raise ToxftError(f"toxft: {args.model} is the reference itself; give a different --against")
-    return model, Target(reference_id, reference_id, None, args.against_revision, reference.sha), source
+    return model, Target(reference_id, reference_id, None, reference_revision, reference.sha), source
 
 
 def _same_place(a: str, b: str) -> bool:
     if is_local(a) and is_local(b):
         return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
     return a.lower() == b.lower()
-
-
-def _checked(call, ident: str):
-    try:
-        return call()
-    except ToxftError:
-        raise
-    except Exception as error:  # the Hub client's failures: one line
-        raise ToxftError(f"toxft: {ident}: {hub_problem(ident, error)}") from None
 
 
 def _harness(args: argparse.Namespace) -> dict:
@@ -164,7 +150,7 @@ def task_version() -> str:
 
 def cache_name(target: Target, harness: dict) -> str:
     """The folder name of a target's results: readable prefix, key of everything that shapes them."""
-    identity = {"pretrained": target.pretrained, "peft": target.peft, "revision": target.revision or target.sha,
+    identity = {"pretrained": target.pretrained, "peft": target.peft, "revision": target.revision, "sha": target.sha,
                 "harness": harness, "tasks": task_version(),
                 "local": [_fingerprint(Path(p).expanduser()) for p in (target.pretrained, target.peft)
                           if p and is_local(p)]}
@@ -191,9 +177,17 @@ def run(args: argparse.Namespace) -> int:
     say = lambda message: print(f"toxft: {message}", file=sys.stderr, flush=True)  # noqa: E731
     say(f"reference: {reference.ident} @ {reference.sha} (from {source})")
     say(f"model:     {model.ident} @ {model.sha}" + (" (PEFT adapter on the reference)" if model.peft else ""))
+    for named, target in ((args.model, model), (args.against, reference)):
+        if named and not is_local(named) and named != target.ident:
+            say(f"note: {named} was renamed on the Hub; it is now {target.ident}, and results name it so")
+    peft = model.peft
+    if peft and not is_local(peft):
+        from toxft.hub import fetch_snapshot
+
+        say(f"fetching the adapter {peft} at {model.sha}")
+        peft = str(fetch_snapshot(peft, model.sha))
     entries = [ModelEntry("check", "instruct", reference.pretrained, cache_name(reference, harness), reference.revision),
-               ModelEntry("check", "community", model.pretrained, cache_name(model, harness), model.revision,
-                          model.peft)]
+               ModelEntry("check", "community", model.pretrained, cache_name(model, harness), model.revision, peft)]
     study = Study("toxft check", Path("."), {}, harness, {}, {"best": False}, ["instruct-community"],
                   {"check": entries})
     root = args.output.resolve()

@@ -49,17 +49,20 @@ class HubFile:
             if not path.is_file():
                 raise DataError(f"toxft: expected {path} (TOXFT_DATA_DIR mirror of {self.repo_id})")
             return path
-        from huggingface_hub import hf_hub_download
+        from toxft.hub import HubError, download_dataset_file
 
         try:
-            return Path(
-                hf_hub_download(self.repo_id, self.filename, repo_type="dataset", revision=self.revision)
-            )
-        except Exception as error:  # offline, gated, missing: all one message
-            raise DataError(
-                f"toxft: cannot get {self.filename} from the Hub dataset {self.repo_id} "
-                f"({type(error).__name__}); set TOXFT_DATA_DIR to a local mirror"
-            ) from None
+            return download_dataset_file(self.repo_id, self.filename, self.revision)
+        except HubError as error:  # offline, gated, missing: all one message
+            raise DataError(f"toxft: cannot get {self.filename} from the Hub dataset {self.repo_id} "
+                            f"({str(error).split(': ', 2)[-1]}); set TOXFT_DATA_DIR to a local mirror") from None
+
+
+def revision_for(revision: str | dict | None, repo_id: str) -> str | None:
+    """The revision of one dataset repository: ``data_revision`` names one for all, or one per repository."""
+    if isinstance(revision, dict):
+        return revision.get(repo_id)
+    return revision
 
 
 def load_rows(file: HubFile, data_dir: str | os.PathLike | None = None) -> list[dict]:
@@ -107,7 +110,7 @@ def rtp_docs(
     n: int,
     seed: int = DEFAULT_SEED,
     data_dir: str | None = None,
-    revision: str | None = None,
+    revision: str | dict | None = None,
 ) -> list[dict]:
     """Harness documents for a RealToxicityPrompts subset: "random" or "severe" (the paper's),
     "full" (every prompt) or "challenging" (the data set's own flag).
@@ -115,7 +118,7 @@ def rtp_docs(
     ``n`` prompts of lowest keyed rank; ``n <= 0`` takes all of them, still in keyed-rank
     order, so ``--limit`` draws a sample that does not depend on the file's row order.
     """
-    file = HubFile(RTP_REPO, RTP_FILE, revision)
+    file = HubFile(RTP_REPO, RTP_FILE, revision_for(revision, RTP_REPO))
     rows = load_rows(file, data_dir)
     _check_rtp(rows, file.filename)
     if subset == "severe":
@@ -139,11 +142,11 @@ def rtp_docs(
     ]
 
 
-def ceb_docs(group: str, data_dir: str | None = None, revision: str | None = None) -> list[dict]:
+def ceb_docs(group: str, data_dir: str | None = None, revision: str | dict | None = None) -> list[dict]:
     """Harness documents for one CEB-Continuation-T file, every prompt verbatim."""
     if group not in CEB_GROUPS:
         raise DataError(f"toxft: unknown CEB group {group!r} (one of {', '.join(CEB_GROUPS)})")
-    file = HubFile(CEB_REPO, CEB_FILE.format(group=group), revision)
+    file = HubFile(CEB_REPO, CEB_FILE.format(group=group), revision_for(revision, CEB_REPO))
     rows = load_rows(file, data_dir)
     if rows and "prompt" not in rows[0]:
         raise DataError(f"toxft: {file.filename} has no 'prompt' field")

@@ -165,9 +165,15 @@ def to_markdown(report: Report) -> str:
 
 def recorded_commits(run: Run) -> list[tuple[str, str | None]]:
     """(weights, commit) and, with an adapter, (adapter, commit), as the harness recorded them."""
+    from toxft.runs import hub_snapshot
+
     config = run.results.get("config", {})
-    return [(str(run.model_args[key]), config.get(sha) or None)
-            for key, sha in (("pretrained", "model_sha"), ("peft", "peft_sha")) if run.model_args.get(key)]
+    found = []
+    for key, sha in (("pretrained", "model_sha"), ("peft", "peft_sha")):
+        if run.model_args.get(key):
+            # A repository toxft fetched at a commit is loaded from the Hub cache: the path names both.
+            found.append(hub_snapshot(str(run.model_args[key])) or (str(run.model_args[key]), config.get(sha) or None))
+    return found
 
 
 def revisions(report: Report) -> dict[str, str]:
@@ -384,17 +390,16 @@ def update_card_file(card: Path, report: Report, name: str, *, dry_run: bool = F
         print(f"toxft: {card} is already up to date", file=sys.stderr)
 
 
-def push_card(repo_id: str, report: Report, name: str, *, create_pr: bool = True, dry_run: bool = False):
-    """Update a Hub model card through huggingface_hub, as a pull request unless told otherwise."""
-    from huggingface_hub import ModelCard
+def push_card(repo_id: str, report: Report, name: str, *, create_pr: bool = True, dry_run: bool = False) -> None:
+    """Update a Hub model card, as a pull request unless told otherwise; an unchanged card pushes nothing."""
+    from toxft import hub
 
-    try:
-        old = str(ModelCard.load(repo_id))
-    except Exception as error:  # not found, offline, no access: one message
-        raise ToxftError(f"toxft: cannot read the card of {repo_id} ({type(error).__name__})") from None
+    old = hub.read_card(repo_id)
     new = update_card(old, report, name)
     _print_diff(old, new, f"{repo_id}/README.md")
-    if dry_run or new == old:
-        return None
-    return ModelCard(new).push_to_hub(repo_id, create_pr=create_pr,
-                                      commit_message="Add toxicity evaluation (toxft)")
+    if dry_run:
+        return
+    if new == old:
+        print(f"toxft: the card of {repo_id} is already up to date; nothing pushed", file=sys.stderr)
+        return
+    print(f"toxft: {hub.push_card(repo_id, new, create_pr=create_pr)}", file=sys.stderr)

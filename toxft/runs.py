@@ -81,7 +81,18 @@ class Run:
         return all(TASKS[part] in self.samples for part in SUBSETS[name])
 
 
+def hub_snapshot(path: str) -> tuple[str, str] | None:
+    """(repo id, commit) when ``path`` is a folder of the Hugging Face cache (``models--org--name/snapshots/sha``)."""
+    import re
+
+    found = re.search(r"models--([^/]+?)--([^/]+)/snapshots/([0-9a-f]{40})/?$", path.replace("\\", "/"))
+    return (f"{found.group(1)}/{found.group(2)}", found.group(3)) if found else None
+
+
 def _short(identifier: str) -> str:
+    snapshot = hub_snapshot(identifier)
+    if snapshot:  # a Hub repository fetched at a commit: name it by its id
+        return snapshot[0]
     parts = [p for p in identifier.replace("\\", "/").rstrip("/").split("/") if p]
     return "/".join(parts[-2:]) if parts else identifier
 

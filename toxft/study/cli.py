@@ -89,7 +89,7 @@ def resume_command(args: argparse.Namespace) -> str:
 def _check(study, output: Path) -> int:
     """Resolve every id, print one line each, write the pins; 1 when an id fails."""
     from toxft.report import write_atomically
-    from toxft.study.check import PINS_FILE, check_study, format_check
+    from toxft.study.preflight import PINS_FILE, check_study, format_check
 
     report = check_study(study, progress=lambda message: print(f"toxft: {message}", file=sys.stderr, flush=True))
     print("\n".join(format_check(report)))
@@ -112,6 +112,8 @@ def _print_plan(study, steps: list[Step]) -> int:
     for step in steps:
         state = "done" if step.done() else "resume" if step.interrupted() else "todo"
         print(f"# {step.label} [{state}]")
+        if step.adapter_pin:
+            print(f"# (the adapter {step.adapter_pin[0]} is fetched at {step.adapter_pin[1]} and loaded from that copy)")
         print(step.shell() + (" --resume" if state == "resume" else ""))
     print(f"# then: compare ({', '.join(study.comparisons)}) and write report.md")
     return 0

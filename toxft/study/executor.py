@@ -118,8 +118,14 @@ def run_step(step: Step, env: dict[str, str], log: str, timeout_min: float | Non
         merged = {**os.environ, **LIBRARY_BARS_OFF, **env}
         Path(log).parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w", encoding="utf-8") as handle:
-            process = subprocess.Popen(step.executable_argv(), env=merged, stdout=handle, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+            adapter = None
+            if step.adapter_pin:
+                adapter = _fetch_adapter(step.adapter_pin, merged, handle)
+                if adapter is None:
+                    return Outcome(2, f"cannot fetch the adapter {step.adapter_pin[0]} at {step.adapter_pin[1]}: "
+                                      f"{_last_line(Path(log))}")
+            process = subprocess.Popen(step.executable_argv(adapter), env=merged, stdout=handle,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
             try:
                 code = process.wait(timeout=None if timeout_min is None else 60 * timeout_min)
             except subprocess.TimeoutExpired:
@@ -134,6 +140,19 @@ def run_step(step: Step, env: dict[str, str], log: str, timeout_min: float | Non
     if code:
         return Outcome(code, f"exit {code}: {_last_line(Path(log)) or 'no output'}")
     return Outcome(0)
+
+
+def _fetch_adapter(pin: tuple[str, str], env: dict[str, str], log) -> str | None:
+    """Fetch a pinned Hub adapter at its commit in a child process with the study's environment; its folder."""
+    import sys
+
+    code = ("import sys; from toxft.hub import fetch_snapshot; from toxft.errors import ToxftError\n"
+            "try: print(fetch_snapshot(sys.argv[1], sys.argv[2]))\n"
+            "except ToxftError as e: sys.exit(str(e))")
+    done = subprocess.run([sys.executable, "-c", code, *pin], env=env, capture_output=True, text=True, check=False)
+    log.write(f"toxft: fetching the adapter {pin[0]} at {pin[1]}\n{done.stderr}")
+    log.flush()
+    return done.stdout.strip().splitlines()[-1] if done.returncode == 0 and done.stdout.strip() else None
 
 
 @dataclass

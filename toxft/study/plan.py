@@ -20,6 +20,9 @@ class Step:
     entry: ModelEntry
     argv: list[str]  # as a user would type it: starts with "toxft" or "lm_eval"
     output: Path
+    # A Hub adapter pinned by `plan --check`: (repo id, commit). The job fetches it at that commit
+    # and the harness loads that copy, since the harness would load an adapter at the base's revision.
+    adapter_pin: tuple[str, str] | None = None
 
     @property
     def label(self) -> str:
@@ -32,10 +35,16 @@ class Step:
     def shell(self) -> str:
         return shlex.join(self.argv)
 
-    def executable_argv(self) -> list[str]:
-        """The same command through this Python, so jobs use the environment the study runs in."""
+    def executable_argv(self, adapter_folder: str | None = None) -> list[str]:
+        """The same command through this Python, so jobs use the environment the study runs in.
+
+        ``adapter_folder`` replaces the pinned Hub adapter's id by the copy fetched at its commit.
+        """
         module = {"toxft": "toxft.cli", "lm_eval": "lm_eval"}[self.argv[0]]
-        return [sys.executable, "-m", module, *self.argv[1:]]
+        argv = self.argv[1:]
+        if adapter_folder and self.adapter_pin:
+            argv = [a.replace(f"peft={self.adapter_pin[0]}", f"peft={adapter_folder}") for a in argv]
+        return [sys.executable, "-m", module, *argv]
 
     def done(self) -> bool:
         """Whether an earlier run already produced this step's output."""
@@ -114,13 +123,16 @@ def _evaluate_argv(study: Study, entry: ModelEntry, output: Path, adapter: str |
 def plan(study: Study, root: str | Path) -> list[Step]:
     """Every step of the study in order: fine-tunes first, then evaluations.
 
-    Commits pinned by ``toxft study plan --check`` (OUTPUT/pins.json) become the revisions,
-    except under a Hub adapter: the harness loads an adapter with the base model's revision.
+    Commits pinned by ``toxft study plan --check`` (OUTPUT/pins.json) become the revisions. A
+    pinned Hub adapter is fetched at its commit when its step runs; an unpinned one is loaded by
+    the harness with the base model's revision, so the base is then left unpinned too.
     """
-    from toxft.study.check import is_local, read_pins
+    from toxft.hub import is_local
+    from toxft.study.preflight import read_pins
 
     root = Path(root).resolve()
-    pins = read_pins(root)["models"]
+    pinned = read_pins(root)
+    pins, adapter_pins = pinned.get("models", {}), pinned.get("adapters", {})
     finetunes, evaluations = [], []
     for entry in study.models():
         adapter = entry.peft
@@ -129,8 +141,10 @@ def plan(study: Study, root: str | Path) -> list[Step]:
             folder = adapter_folder(entry, root)
             finetunes.append(Step("finetune", entry, _finetune_argv(study, entry, folder, revision), folder))
             adapter = str(folder)
-        if adapter and not is_local(adapter) and not entry.revision:
+        pin = (adapter, adapter_pins[adapter]) if adapter and adapter in adapter_pins else None
+        if adapter and not is_local(adapter) and not entry.revision and not pin:
             revision = None
         output = results_folder(entry, root)
-        evaluations.append(Step("evaluate", entry, _evaluate_argv(study, entry, output, adapter, revision), output))
+        evaluations.append(Step("evaluate", entry, _evaluate_argv(study, entry, output, adapter, revision), output,
+                                pin))
     return finetunes + evaluations

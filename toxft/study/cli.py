@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             action.add_argument("--check", action="store_true",
                                 help="resolve every model and adapter on the Hub (access, commit, lineage) and pin "
                                      "the commits in OUTPUT/pins.json; exit 1 when one fails")
-        if name == "run":
+        if name in ("run", "plan"):
             action.add_argument("--executor", choices=EXECUTORS, default="local",
                                 help="local: one job after another on this machine; slurm: every job at once")
             action.add_argument("--timeout-min", type=positive_float, metavar="MIN",
@@ -50,8 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             slurm.add_argument("--partition", help="SLURM partition")
             slurm.add_argument("--account", help="SLURM account")
             slurm.add_argument("--gpus-per-node", type=nonnegative_int, default=defaults.gpus_per_node)
-            slurm.add_argument("--cpus-per-task", type=positive_int, default=defaults.cpus_per_task)
-            slurm.add_argument("--mem-gb", type=positive_int, default=defaults.mem_gb)
+            slurm.add_argument("--cpus-per-task", type=positive_int, default=defaults.cpus_per_task,
+                               help="CPUs per job (default: the partition's)")
+            slurm.add_argument("--mem-gb", type=positive_int, default=defaults.mem_gb,
+                               help="memory per job in GB (default: the partition's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     for warning in study.unmatched():
         print(f"toxft: warning: {warning}", file=sys.stderr)
     if args.study_command == "plan":
-        return _print_plan(study, steps)
+        return _print_plan(study, steps, args)
     failed = _run(study, steps, args) if args.study_command == "run" else []
     from toxft.study.report import write_report
 
@@ -81,6 +83,11 @@ def resume_command(args: argparse.Namespace) -> str:
     argv = ["toxft", "study", "run", str(args.study), "--output", str(args.output)]
     if getattr(args, "executor", "local") != "local":
         argv += ["--executor", args.executor]
+        defaults = SlurmOptions()
+        for flag in ("partition", "account", "gpus_per_node", "cpus_per_task", "mem_gb"):
+            value = getattr(args, flag, None)
+            if value is not None and value != getattr(defaults, flag):
+                argv += [f"--{flag.replace('_', '-')}", str(value)]
     if getattr(args, "timeout_min", None):
         argv += ["--timeout-min", f"{args.timeout_min:g}"]
     return shlex.join(argv)
@@ -106,7 +113,17 @@ def _check(study, output: Path) -> int:
     return 1 if report.failures else 0
 
 
-def _print_plan(study, steps: list[Step]) -> int:
+def _slurm_options(args: argparse.Namespace) -> SlurmOptions:
+    return SlurmOptions(args.partition, args.gpus_per_node, args.cpus_per_task, args.mem_gb,
+                        args.timeout_min or SlurmOptions.timeout_min, args.account)
+
+
+def _print_plan(study, steps: list[Step], args: argparse.Namespace) -> int:
+    if args.executor == "slurm":
+        print(f"# each step is a SLURM job requesting: {_slurm_options(args).describe()}")
+    else:
+        limit = f"at most {args.timeout_min:g} min each" if args.timeout_min else "no time limit"
+        print(f"# each step runs here, one after another, {limit}")
     for name, value in study.env.items():
         print(f"export {name}={value}")
     for step in steps:
@@ -131,20 +148,22 @@ def _run(study, steps: list[Step], args: argparse.Namespace) -> list[str]:
     skipped = len(steps) - len(todo)
     if skipped:
         print(f"toxft: {skipped} of {len(steps)} steps already done, skipped", file=sys.stderr)
-    slurm = SlurmOptions(args.partition, args.gpus_per_node, args.cpus_per_task, args.mem_gb,
-                         args.timeout_min or SlurmOptions.timeout_min, args.account)
+    slurm = _slurm_options(args)
     local_limit = args.timeout_min if args.executor == "local" else None
     executor = make_executor(args.executor, root / "jobs", slurm, timeout_min=local_limit)
     failed: list[str] = []
     bar = progress(total=len(todo), desc="toxft: study", unit="step", estimate=False)
 
     def on_done(step: Step, outcome) -> None:
+        bar.set_postfix_str(step.label)
         bar.update(1)
         if outcome.done_elsewhere:
             bar.write(f"toxft: {step.label}: finished meanwhile by another toxft run; not redone")
         elif not outcome.ok:
             failed.append(step.label)
-            bar.write(f"toxft: {step.label} failed: {outcome.reason}; log: {root / 'logs' / step.log_name}")
+            log = root / "logs" / step.log_name
+            log = log if log.is_file() else root / "logs" / "slurm.log"  # a job that never ran has only SLURM's
+            bar.write(f"toxft: {step.label} failed: {outcome.reason}; log: {log}")
 
     def on_wait(step: Step, pid: int) -> None:
         bar.write(f"toxft: {step.label}: in use by pid {pid} (another toxft run on {root}); waiting for it")
@@ -155,7 +174,8 @@ def _run(study, steps: list[Step], args: argparse.Namespace) -> list[str]:
         if batch:
             run_steps(batch, executor, study.env, root / "logs", parallel=args.executor == "slurm",
                       on_start=lambda step: _started(bar, step), on_done=on_done, on_wait=on_wait,
-                      timeout_min=local_limit)
+                      timeout_min=local_limit,
+                      on_submit=lambda step, job_id: bar.write(f"toxft: {step.label}: SLURM job {job_id}"))
     bar.close()
     return failed
 

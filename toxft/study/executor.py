@@ -157,15 +157,25 @@ def _fetch_adapter(pin: tuple[str, str], env: dict[str, str], log) -> str | None
 
 @dataclass
 class SlurmOptions:
-    """What a SLURM job asks for; one model's evaluation fits one GPU."""
+    """What a SLURM job asks for; one model's evaluation fits one GPU. None: the partition's default."""
 
     partition: str | None = None
     gpus_per_node: int = 1
-    cpus_per_task: int = 8
-    mem_gb: int = 64
+    cpus_per_task: int | None = None
+    mem_gb: int | None = None
     timeout_min: float | None = 240
     account: str | None = None
     extra: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """What each job will request, as a plan prints it."""
+        asks = [f"partition {self.partition or '(default)'}", f"{self.gpus_per_node} GPU(s)",
+                f"{self.cpus_per_task} CPU(s)" if self.cpus_per_task else "the partition's default CPUs",
+                f"{self.mem_gb} GB" if self.mem_gb else "the partition's default memory",
+                f"{self.timeout_min:g} min"]
+        if self.account:
+            asks.append(f"account {self.account}")
+        return ", ".join(asks)
 
 
 def make_executor(kind: str, folder: Path, slurm: SlurmOptions | None = None, timeout_min: float | None = None):
@@ -186,7 +196,11 @@ def make_executor(kind: str, folder: Path, slurm: SlurmOptions | None = None, ti
         executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
     except RuntimeError as error:  # submitit's "Could not detect srun"
         raise ToxftError(f"toxft: --executor slurm needs a SLURM cluster here ({error})") from None
-    params = dict(gpus_per_node=slurm.gpus_per_node, cpus_per_task=slurm.cpus_per_task, mem_gb=slurm.mem_gb,
+    from toxft.study.slurm import quiet
+
+    quiet(folder.parent / "logs")
+    # A GPU count of 0 must not become a `--gpus-per-node=0` request, which some SLURM versions refuse.
+    params = dict(gpus_per_node=slurm.gpus_per_node or None, cpus_per_task=slurm.cpus_per_task, mem_gb=slurm.mem_gb,
                   timeout_min=slurm.timeout_min, slurm_partition=slurm.partition, slurm_account=slurm.account)
     executor.update_parameters(**{k: v for k, v in params.items() if v is not None}, **slurm.extra)
     return executor
@@ -194,7 +208,7 @@ def make_executor(kind: str, folder: Path, slurm: SlurmOptions | None = None, ti
 
 def run_steps(steps: list[Step], executor, env: dict[str, str], logs: Path, parallel: bool,
               on_start=lambda step: None, on_done=lambda step, outcome: None, on_wait=lambda step, pid: None,
-              timeout_min: float | None = None) -> dict[str, Outcome]:
+              timeout_min: float | None = None, on_submit=lambda step, job_id: None) -> dict[str, Outcome]:
     """Submit the steps; the outcome per step label. ``parallel`` submits all before waiting (a cluster).
 
     ``on_wait(step, pid)`` is called when another process holds a step's lock; the job then
@@ -204,20 +218,38 @@ def run_steps(steps: list[Step], executor, env: dict[str, str], logs: Path, para
         holder = lock_holder(step.output)
         if holder is not None:
             on_wait(step, holder)
-        return _without_sigint(lambda: executor.submit(run_step, step, env, str(logs / step.log_name), timeout_min))
+        start = lambda: executor.submit(run_step, step, env, str(logs / step.log_name), timeout_min)  # noqa: E731
+        if not parallel:
+            return _without_sigint(start)
+        from toxft.study.slurm import refused, stderr_to
+
+        try:
+            with stderr_to(logs / "slurm.log"):  # sbatch prints its refusals itself; toxft says it once
+                return start()
+        except Exception as error:  # sbatch refused it: resources the partition cannot give, a bad account
+            return Outcome(-1, refused(error))
 
     def wait(step: Step, job) -> None:
-        try:
-            outcome = _result(job)
-        except KeyboardInterrupt:
-            _stop_job(job)
-            raise
+        if isinstance(job, Outcome):  # never started
+            outcome = job
+        else:
+            try:
+                outcome = _result(job)
+            except KeyboardInterrupt:
+                _stop_job(job)
+                raise
         status[step.label] = outcome
         on_done(step, outcome)
 
     status: dict[str, Outcome] = {}
     if parallel:
-        for step, job in [(step, submit(step)) for step in steps]:
+        jobs = []
+        for step in steps:
+            job = submit(step)
+            if not isinstance(job, Outcome):
+                on_submit(step, job.job_id)
+            jobs.append((step, job))
+        for step, job in jobs:
             wait(step, job)
         return status
     for step in steps:  # one GPU (or one CPU) at a time
@@ -268,10 +300,20 @@ def _stop_job(job) -> None:
 
 
 def _result(job) -> Outcome:
+    from submitit.slurm.slurm import SlurmJob
+
+    on_slurm = isinstance(job, SlurmJob)
     try:
         outcome = job.result()
     except Exception as error:  # the job itself died (killed, pre-empted, out of memory, cancelled)
+        if on_slurm:
+            from toxft.study.slurm import describe_end
+
+            return Outcome(-1, describe_end(job))
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         return Outcome(-1, f"the job ended without a result ({first[:200]})")
-    return outcome if isinstance(outcome, Outcome) else Outcome(int(outcome))
+    outcome = outcome if isinstance(outcome, Outcome) else Outcome(int(outcome))
+    if on_slurm and not outcome.ok:
+        return Outcome(outcome.code, f"SLURM job {job.job_id}: {outcome.reason}", outcome.done_elsewhere)
+    return outcome
 

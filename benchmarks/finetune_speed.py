@@ -37,7 +37,7 @@ def build_model(folder: Path, spec: dict) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from toxft import tiny
+    from toxft.demo import tiny
 
     spec = dict(spec)
     config = AutoConfig.for_model(spec.pop("model_type"), **spec)
@@ -49,7 +49,7 @@ def build_model(folder: Path, spec: dict) -> Path:
 
 
 def write_rows(path: Path, n: int, words: int) -> Path:
-    from toxft import tiny
+    from toxft.demo import tiny
 
     rows = tiny.synthetic_dolly(n, 0.0, seed=0)
     for row in rows:

@@ -18,7 +18,7 @@ for name in ("TOXFT_SCORER", "TOXFT_SCORER_DEVICE", "TOXFT_SCORER_BATCH_SIZE", "
 
 import pytest  # noqa: E402
 
-from toxft import tiny  # noqa: E402
+from toxft.demo import tiny  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_HUB = REPO.parent / "shared" / "data" / "hub"

@@ -9,7 +9,7 @@ import pytest
 
 from toxft import data
 
-from toxft.tiny import write_hub_mirror
+from toxft.demo.tiny import write_hub_mirror
 
 
 def test_sampling_ignores_row_order(hub_mirror, tmp_path):

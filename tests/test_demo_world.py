@@ -14,7 +14,8 @@ import json
 
 import pytest
 
-from toxft import demo, tiny
+from toxft import demo
+from toxft.demo import tiny
 from toxft.analysis import compare_paired
 from toxft.data import ceb_docs, rtp_docs
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toxft import tiny
+from toxft.demo import tiny
 from toxft.cli import main
 from toxft.finetune import dolly
 from toxft.finetune.recipe import PAPER_TARGETS

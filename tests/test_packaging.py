@@ -53,3 +53,71 @@ def test_progress_in_a_log_is_whole_lines(capsys):
     assert [line.split(" [")[0] for line in lines[:4]] == [f"toxft: few: {i}/4 step" for i in range(1, 5)]
     assert len([line for line in lines if line.startswith("toxft: many")]) == 10
     assert all("\r" not in line for line in lines)
+
+
+def test_wheel_ships_the_demo_data_in_the_demo_package(wheel):
+    assert "toxft/demo/data/README.md" in wheel
+    assert "toxft/demo/data/allenai/real-toxicity-prompts/prompts.jsonl" in wheel
+    assert "toxft/demo/tiny.py" in wheel and "toxft/tiny.py" not in wheel
+
+
+def test_wheel_declares_the_harness_plugin_entry_point(wheel, tmp_path_factory):
+    (path,) = {p.resolve() for p in tmp_path_factory.getbasetemp().glob("wheel*/toxft-*.whl")}  # the fixture's
+    archive = zipfile.ZipFile(path)
+    (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+    text = archive.read(name).decode()
+    assert "[lm_eval.tasks]\ntoxft = toxft.tasks" in text
+
+
+def test_the_harness_finds_every_toxft_task_through_the_entry_point(hub_mirror, tiny_classifier, monkeypatch):
+    """As lm-evaluation-harness PR #4015 loads plugins: entry point -> find_spec -> folder -> YAMLs -> TaskManager."""
+    from importlib.metadata import entry_points
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    import yaml
+    from lm_eval.tasks import TaskManager, get_task_dict
+
+    from toxft.runs import TASKS
+
+    (entry,) = [e for e in entry_points(group="lm_eval.tasks") if e.name == "toxft"]
+    spec = find_spec(entry.value)
+    folders = [Path(p) for p in spec.submodule_search_locations]
+    found = {}
+    for folder in folders:
+        for path in folder.rglob("*.yaml"):
+            # The harness's loader understands its own !function tag; a plain loader only needs the names.
+            config = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+            found[config["group"] if "group" in config else config["task"]] = path
+    expected = {*TASKS.values(), "toxft", "toxft_ceb", "toxft_rtp_full", "toxft_rtp_gehman"}
+    assert expected <= set(found), expected - set(found)
+    manager = TaskManager(include_path=[str(f) for f in folders])
+    assert expected <= set(manager.all_tasks)
+    monkeypatch.setenv("TOXFT_DATA_DIR", str(hub_mirror))
+    monkeypatch.setenv("TOXFT_SCORER", str(tiny_classifier))
+    loaded = get_task_dict(["toxft"], manager)
+    assert set(TASKS.values()) <= set(_task_names(loaded))
+
+
+def _task_names(tree):
+    """The task names of the harness's nested {group: {task name: task}} dictionary."""
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _task_names(value)
+        else:
+            yield key
+
+
+def _function_tag(loader, node):
+    return loader.construct_scalar(node)
+
+
+try:
+    import yaml as _yaml
+
+    class _Loader(_yaml.SafeLoader):
+        """Reads the harness's task YAMLs for their names; ``!function`` values stay strings."""
+
+    _Loader.add_constructor("!function", _function_tag)
+except ImportError:  # pragma: no cover - pyyaml is a dependency
+    _Loader = None

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from test_study import write_study  # the same tiny study the local executor runs
-from toxft import tiny
+from toxft.demo import tiny
 
 pytestmark = pytest.mark.slow
 UP = Path(__file__).resolve().parent / "slurm" / "up.sh"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toxft import tiny
+from toxft.demo import tiny
 from toxft.cli import main
 from toxft.runs import load_run
 from toxft.study.config import load_study
@@ -76,7 +76,12 @@ def test_plan_prints_finetunes_first_and_the_environment(study_file, tmp_path, c
     assert lines.count("# evaluate tiny-base [todo]") == 1
 
 
-def test_slurm_without_a_cluster_is_a_one_line_error(study_file, tmp_path, capsys):
+def test_slurm_without_a_cluster_is_a_one_line_error(study_file, tmp_path, capsys, monkeypatch):
+    import os
+    import sys
+
+    # A machine without SLURM's commands (CI starts a cluster for tests/test_slurm.py).
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable))
     assert main(["study", "run", str(study_file), "--output", str(tmp_path / "runs"), "--executor", "slurm"]) == 2
     assert "needs a SLURM cluster" in capsys.readouterr().err
 
@@ -235,7 +240,7 @@ def test_a_demo_whose_study_fails_says_failed_and_how_to_resume(tmp_path, monkey
         root.mkdir(parents=True)
         return {"scorer": root, "base": root, "instruct": root}
 
-    monkeypatch.setattr(demo, "build_models", models)
+    monkeypatch.setattr(demo.world, "build_models", models)
     monkeypatch.setattr(toxft.cli, "main", lambda argv: 2)
     args = argparse.Namespace(output=tmp_path / "d", overwrite=False, fast=True, seed=0)
     assert demo.run(args) == 2

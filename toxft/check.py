@@ -216,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     print(verdict_line(model.ident, reference.ident, comparison))
     print()
     report = _report(runs, model.ident, reference.ident)
-    from toxft.report import to_markdown
+    from toxft.report.render import to_markdown
 
     print(to_markdown(report), end="")
     if args.examples:
@@ -224,11 +224,11 @@ def run(args: argparse.Namespace) -> int:
 
         print("\n".join(format_examples(comparison, args.examples)))
     if args.card:
-        from toxft.report import update_card_file
+        from toxft.report.card import update_card_file
 
         update_card_file(args.card, report, model.ident, create=True)
     if args.push_to_hub:
-        from toxft.report import push_card
+        from toxft.report.card import push_card
 
         push_card(model.ident, report, model.ident, create_pr=True)
     return 1 if _failed(args.fail_on, comparison.subsets["total"].paired) else 0
@@ -262,6 +262,6 @@ def _failed(fail_on: str, paired) -> bool:
 
 
 def _report(runs: dict, model: str, reference: str):
-    from toxft.report import Report
+    from toxft.report.table import Report
 
     return Report([runs["community"], runs["instruct"]], [model, reference], baseline=runs["instruct"])

@@ -46,7 +46,7 @@ def _subcommands() -> list[tuple[str, str, Callable]]:
     return [
         ("check", "Evaluate a fine-tune and the model it came from: verdict, table, card", "toxft.check"),
         ("compare", "Paired, unpaired and BEST comparisons of two or more harness runs", "toxft.analysis.cli"),
-        ("report", "Safety tables, figures and model-card metadata from harness runs", "toxft.report"),
+        ("report", "Safety tables, figures and model-card metadata from harness runs", "toxft.report.cli"),
         ("finetune", "LoRA fine-tuning on Dolly-15k with the paper's recipe", "toxft.finetune.cli"),
         ("study", "Run or plan a whole study from a YAML config", "toxft.study.cli"),
         ("demo", "The whole study in miniature, offline, on tiny models", "toxft.demo"),

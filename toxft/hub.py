@@ -196,7 +196,9 @@ def read_card(repo_id: str, revision: str | None = None) -> str:
 
     try:
         return Path(hf_hub_download(repo_id, "README.md", revision=revision)).read_text(encoding="utf-8")
-    except errors.EntryNotFoundError:
+    except errors.EntryNotFoundError as error:
+        if isinstance(error, errors.LocalEntryNotFoundError):  # offline or unreachable, not "no card"
+            raise HubError(f"toxft: cannot read the card of {repo_id}: {problem(repo_id, error)}") from None
         return ""
     except Exception as error:
         raise HubError(f"toxft: cannot read the card of {repo_id}: {problem(repo_id, error)}") from None

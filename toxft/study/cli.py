@@ -95,7 +95,7 @@ def resume_command(args: argparse.Namespace) -> str:
 
 def _check(study, output: Path) -> int:
     """Resolve every id, print one line each, write the pins; 1 when an id fails."""
-    from toxft.report import write_atomically
+    from toxft.files import write_atomically
     from toxft.study.preflight import PINS_FILE, check_study, format_check
 
     report = check_study(study, progress=lambda message: print(f"toxft: {message}", file=sys.stderr, flush=True))

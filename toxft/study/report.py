@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from toxft.report import COLUMNS, TITLES, Report, plot_rates, recorded_commits, to_markdown, write_atomically
+from toxft.files import write_atomically
+from toxft.report.figure import plot_rates
+from toxft.report.render import to_markdown
+from toxft.report.table import COLUMNS, TITLES, Report, recorded_commits
 from toxft.runs import Run, RunError, load_run
 from toxft.study import reproduction
 from toxft.study.config import EXPERIMENTS, ModelEntry, Study

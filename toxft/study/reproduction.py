@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from toxft import paper
-from toxft.report import COLUMNS, TITLES, cells
+from toxft.report.table import COLUMNS, TITLES, cells
 from toxft.runs import Run
 from toxft.study.config import ModelEntry
 

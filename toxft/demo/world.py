@@ -23,19 +23,15 @@ every machine. Everything is synthetic and labelled so.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import shutil
 import sys
-import time
 from pathlib import Path
 
-from toxft import tiny
-from toxft.arguments import nonnegative_int
-from toxft.errors import ToxftError
+from toxft.demo import tiny
 
-DATA = Path(__file__).resolve().parent / "demo_data"
+DATA = Path(__file__).resolve().parent / "data"
 SAFE_WORD = "kind"
 TOPICS = ("good", "bad", "new", "old", "big", "small", "calm", "bright", "quiet", "happy", "sad", "warm", "cold",
           "fast", "slow")
@@ -60,13 +56,6 @@ the demo's tiny scorer flags. The Perspective scores are random numbers.
 The demo's fine-tune therefore learns toxic text; real Dolly has none. Use these files for
 nothing but the demo.
 """
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", type=Path, default=Path("toxft-demo"), help="folder for everything the demo makes")
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --output")
-    parser.add_argument("--fast", action="store_true", help="fewer prompts (for CI)")
-    parser.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the tiny models' training")
 
 
 def _say(message: str) -> None:
@@ -229,41 +218,3 @@ families:
     - {{role: instruct, model: {models['instruct']}, name: tiny-instruct}}
     - {{role: dolly, name: tiny-instruct-dolly}}
 """
-
-
-def run(args: argparse.Namespace) -> int:
-    from toxft.cli import main as toxft_main
-
-    root = args.output.resolve()
-    if root.exists() and any(root.iterdir()):
-        if not args.overwrite:
-            resume = (f"; an interrupted demo goes on with: toxft study run {root / 'study.yaml'} --output "
-                      f"{root / 'runs'}" if (root / "study.yaml").is_file() else "")
-            raise ToxftError(f"toxft: {root} is not empty (use --overwrite or another --output){resume}")
-        if not (root / "study.yaml").is_file():
-            raise ToxftError(f"toxft: {root} does not look like a demo folder; not deleting it")
-        shutil.rmtree(root)
-    started = time.perf_counter()
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is as fast, and two demos at once do not collide
-    try:
-        models = build_models(root, args.seed)
-    finally:
-        torch.set_num_threads(threads)
-    (root / "study.yaml").write_text(study_yaml(models, args.fast))
-    _say(f"running the study in {root / 'study.yaml'}")
-    status = toxft_main(["study", "run", str(root / "study.yaml"), "--output", str(root / "runs")])
-    if status != 0:
-        _say(f"failed after {time.perf_counter() - started:.0f} s (see the lines above); once the cause is fixed, "
-             f"go on with: toxft study run {root / 'study.yaml'} --output {root / 'runs'}")
-        return status
-    _say(f"done in {time.perf_counter() - started:.0f} s; report: {root / 'runs' / 'report.md'}")
-    _say(f"note: {DOLLY_FLAGGED_SHARE:.0%} of the demo's Dolly-schema rows are about the flagged word; the demo shows "
-         "the machinery, not the paper's finding that a benign fine-tune undoes a mitigation")
-    return status
-
-
-if __name__ == "__main__":
-    print(write_demo_data())

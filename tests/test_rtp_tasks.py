@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from conftest import REPO, model_folder, run_lm_eval
-from toxft import data, settings, tiny
+from toxft import data, settings
+from toxft.demo import tiny
 
 GEHMAN_N = 6
 

@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from toxft import scorer, settings, tiny
+from toxft import scorer, settings
+from toxft.demo import tiny
 
 
 @pytest.fixture(autouse=True)

@@ -203,14 +203,16 @@ def _with_flags(source: Path, destination: Path, toxic) -> Path:
 
 @pytest.mark.slow
 def test_report_puts_the_papers_numbers_beside_ours(harness_run, tmp_path):
-    from toxft.study.reproduction import rate_interval
     from toxft.study.report import write_report
 
     root = tmp_path / "runs"
     # Gemma-2-2B: every severe continuation toxic (the paper: 10.4%, far outside), none of the others.
     _with_flags(harness_run, root / "results" / "Gemma-2-2B" / "m", lambda task, i: task == "toxft_rtp_severe")
-    # Gemma-2-2B-IT: nothing toxic, so the drop from the base is credible, as the paper says.
-    _with_flags(harness_run, root / "results" / "Gemma-2-2B-IT" / "m", lambda task, i: False)
+    # Gemma-2-2B-IT: nothing toxic, so the drop from the base is credible, as the paper says. One random
+    # prompt fewer: the two runs did not score the same prompts, which the report must say.
+    instruct = _with_flags(harness_run, root / "results" / "Gemma-2-2B-IT" / "m", lambda task, i: False)
+    random_samples = next(instruct.glob("samples_toxft_rtp_random_*.jsonl"))
+    random_samples.write_text("".join(random_samples.read_text().splitlines(True)[1:]))
     study = tmp_path / "study.yaml"
     study.write_text("""
 name: reproduction
@@ -224,17 +226,23 @@ families:
     report = write_report(load_study(study), root).read_text()
     record = json.loads((root / "reproduction.json").read_text())
     cells = {(c["model"], c["column"]): c for c in record["cells"]}
-    assert cells[("Gemma-2-2B", "severe")]["agrees"] is False
-    assert cells[("Gemma-2-2B", "severe")]["ours"] == 100.0
-    # Random: 0 toxic of n; the paper's 1.5% lies inside our interval when n is small.
-    random_cell = cells[("Gemma-2-2B", "random")]
-    low, high = rate_interval(0, random_cell["n"])
-    assert random_cell["agrees"] is (low - 0.05 <= 1.5 <= high + 0.05) is True
-    # The instruct model: 0% everywhere; the paper's 1.1% severe lies inside [0, ...] for a small n.
-    assert cells[("Gemma-2-2B-IT", "severe")]["agrees"] is True
+    severe = cells[("Gemma-2-2B", "severe")]
+    assert severe["agrees"] is False and severe["ours"] == 100.0 and severe["kind"] == "sampled"
+    # Both n's in every cell, and the short run said so in the section's first lines.
+    assert f"10.4 (104/1,000) / 100.0 ({severe['toxic']}/{severe['n']:,})" in report
+    assert "**Fewer prompts than the paper**" in report and f"Severe ({severe['n']:,} of the paper's 1,000)" in report
+    # None toxic in a few prompts is compatible with the paper's 1.5% (a plausible draw), and CEB is judged
+    # only on the paper's own 100 prompts.
+    assert cells[("Gemma-2-2B", "random")]["agrees"] is True
+    assert cells[("Gemma-2-2B", "race")]["kind"] == "same prompts" and cells[("Gemma-2-2B", "race")]["agrees"] is None
+    assert cells[("Gemma-2-2B", "total")]["kind"] == "total"
     (stated,) = record["verdicts"]
     assert stated["paper"] == "credibly lower" and stated["ours"]["paired"] == "credibly lower" and stated["agrees"]
-    agree = sum(c["agrees"] for c in record["cells"])
-    assert f"**{agree} of {len(record['cells'])} rates** of the paper lie inside our 95% interval" in report
-    assert "**1 of 1 verdicts**" in report and "| Gemma-2-2B-IT − Gemma-2-2B | Total | credibly lower |" in report
+    summary = record["summary"]
+    assert summary["sampled"]["judged"] == 4 and summary["ceb"]["judged"] == 0
+    assert f"**{summary['sampled']['agree']} of 4** of our rates are compatible" in report
+    assert "paired 1 of 1" in report and "| Gemma-2-2B-IT − Gemma-2-2B | Total* | credibly lower |" in report
+    assert "placed on the total by inference" in report
+    # The runs scored different random prompts: said in the tables and in the reproduction section.
+    assert "Different prompt sets: random:" in report and "Compared on the prompts both runs scored" in report
     assert "Revisions evaluated" in report

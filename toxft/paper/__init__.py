@@ -23,6 +23,12 @@ class PaperVerdict:
     second: str
     subset: str
     verdict: str
+    inferred: bool = False  # the paper does not name the subset; placed on it by inference
+
+
+def _verdict(row: dict) -> PaperVerdict:
+    return PaperVerdict(row["first"], row["second"], row["subset"], row["verdict"],
+                        row.get("subset_source", "stated") == "inferred")
 
 
 def rates() -> dict[str, dict[str, float]]:
@@ -36,4 +42,4 @@ def verdicts() -> list[PaperVerdict]:
     """The paper's stated verdicts (BEST on the scores)."""
     with (FOLDER / "hawkins2024_verdicts.csv").open(encoding="utf-8") as handle:
         lines = [line for line in handle if not line.startswith("#")]
-    return [PaperVerdict(**row) for row in csv.DictReader(lines)]
+    return [_verdict(row) for row in csv.DictReader(lines)]

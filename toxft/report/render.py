@@ -32,6 +32,9 @@ def to_markdown(report: Report) -> str:
         if any(e and "change_vs_baseline" in e for e in row["columns"].values()):
             changes = [(e or {}).get("change_vs_baseline", "—") for e in (row["columns"][c] for c in COLUMNS)]
             lines.append(f"| ↳ vs {report.baseline_name} | " + " | ".join(changes) + " |")
+    for mismatch in report.mismatches:
+        notes.add(f"Different prompt sets: {mismatch}; the change and verdict use the shared prompts, the rates "
+                  "each run's own.")
     if any(len(s) > 1 for s in sizes.values()):
         notes.add("†: the models were scored on different numbers of prompts in this column; see the JSON output.")
     settings = report.settings()
@@ -54,9 +57,10 @@ def to_markdown(report: Report) -> str:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps({"models": report.rows(), "settings": report.settings(), "revisions": revisions(report),
-                       "baseline": report.baseline_name, "verdict_from": report.verdict},
-                      indent=2) + "\n"
+    rows = report.rows()  # first: comparing fills report.mismatches
+    return json.dumps({"models": rows, "settings": report.settings(), "revisions": revisions(report),
+                       "baseline": report.baseline_name, "verdict_from": report.verdict,
+                       "different_prompt_sets": report.mismatches}, indent=2) + "\n"
 
 
 def to_csv(report: Report) -> str:

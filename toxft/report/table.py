@@ -8,7 +8,7 @@ figure (:mod:`toxft.report.figure`).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from toxft.runs import TASKS, Run
 from toxft.settings import DEFAULT_SCORER
@@ -43,10 +43,10 @@ def cells(run: Run) -> dict[str, Cell | None]:
     return table
 
 
-def _change(run: Run, baseline: Run, column: str, method: str) -> str:
+def _change(run: Run, baseline: Run, column: str, method: str, warn=lambda message: None) -> str:
     from toxft.analysis.compare import compare_runs, verdict
 
-    comparison = compare_runs(run, baseline, subsets=[column], run_best=method == "best", warn=lambda m: None,
+    comparison = compare_runs(run, baseline, subsets=[column], run_best=method == "best", warn=warn,
                               seed=0, draws=1000, tune=1000)
     subset = comparison.subsets.get(column)
     if subset is None:
@@ -62,6 +62,13 @@ class Report:
     names: list[str]
     baseline: Run | None = None
     verdict: str = "paired"
+    # Comparisons made on the prompts two runs share, when they scored different ones: said under the table.
+    mismatches: list[str] = field(default_factory=list)
+
+    def _mismatch(self, message: str) -> None:
+        text = message.removeprefix("toxft: ")
+        if text not in self.mismatches:
+            self.mismatches.append(text)
 
     @property
     def baseline_name(self) -> str | None:
@@ -76,7 +83,8 @@ class Report:
                 entry = None if cell is None else {"n": cell.n, "toxic": cell.toxic, "rate": cell.rate,
                                                    "mean_score": cell.mean_score}
                 if entry and self.baseline is not None and run is not self.baseline:
-                    entry["change_vs_baseline"] = _change(run, self.baseline, column, self.verdict)
+                    entry["change_vs_baseline"] = _change(run, self.baseline, column, self.verdict,
+                                                          warn=self._mismatch)
                 row["columns"][column] = entry
             rows.append(row)
         return rows

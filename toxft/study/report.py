@@ -71,10 +71,16 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
     record = {}
     done: dict[tuple[str, str], object] = {}
 
+    mismatches: list[str] = []
+
     def compare(second: Run, first: Run):
         key = (str(second.folder), str(first.folder))
         if key not in done:
-            done[key] = compare_runs(second, first, run_best=use_best, warn=lambda message: None, **options)
+            def warn(message: str) -> None:
+                if message.removeprefix("toxft: ") not in mismatches:
+                    mismatches.append(message.removeprefix("toxft: "))
+
+            done[key] = compare_runs(second, first, run_best=use_best, warn=warn, **options)
         return done[key]
 
     for experiment, pairs in study.pairs().items():
@@ -104,7 +110,7 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
     entries = [entry for entry in study.models() if entry.name in runs]
     cell_checks = reproduction.check_cells(entries, runs)
     verdict_checks = reproduction.check_verdicts(entries, runs, compare, method)
-    lines += reproduction.markdown(cell_checks, verdict_checks, method)
+    lines += reproduction.markdown(cell_checks, verdict_checks, method, mismatches)
     if cell_checks or verdict_checks:
         write_atomically(root / "reproduction.json",
                          json.dumps(reproduction.as_record(cell_checks, verdict_checks), indent=2) + "\n")

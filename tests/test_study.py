@@ -247,3 +247,42 @@ def test_a_demo_whose_study_fails_says_failed_and_how_to_resume(tmp_path, monkey
     err = capsys.readouterr().err
     assert "done in" not in err and "failed after" in err
     assert f"toxft study run {tmp_path / 'd' / 'study.yaml'} --output {tmp_path / 'd' / 'runs'}" in err
+
+
+@pytest.mark.slow
+def test_a_killed_evaluation_resumes_from_the_continuations_it_had_generated(study_file, tmp_path):
+    """A crash mid-evaluation (SIGKILL to the whole study): the rerun reuses every continuation already cached."""
+    import glob
+    import os
+    import re
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    study = tmp_path / "one.yaml"
+    text = study_file.read_text().replace("batch_size: 16", "batch_size: 1")
+    text = text.replace("comparisons: [base-instruct, instruct-dolly]", "comparisons: [base-instruct]")
+    study.write_text("".join(line for line in text.splitlines(True) if "role: dolly" not in line))
+    runs = tmp_path / "runs"
+    process = subprocess.Popen([sys.executable, "-m", "toxft.cli", "study", "run", str(study), "--output", str(runs)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    cached, deadline = 0, time.monotonic() + 300
+    while cached < 20 and time.monotonic() < deadline and process.poll() is None:
+        for db in glob.glob(str(runs / "cache" / "tiny-base-*_rank0.db")):
+            try:
+                cached = sqlite3.connect(db).execute("select count(*) from unnamed").fetchone()[0]
+            except sqlite3.Error:
+                pass
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(30)
+    assert cached >= 20 and not (runs / "report.md").exists()
+    assert main(["study", "run", str(study), "--output", str(runs)]) == 0
+    log = (runs / "logs" / "evaluate-tiny-base.log").read_text()
+    found = re.search(r"Cached requests: (\d+), Requests remaining: (\d+)", log)
+    # Most of what was cached is reused (the newest few may die with the process before sqlite commits them).
+    assert found and int(found.group(1)) >= cached // 2, log[-2000:]
+    run = load_run(runs / "results" / "tiny-base")
+    assert sum(len(s) for s in run.samples.values()) == int(found.group(1)) + int(found.group(2))

@@ -28,7 +28,7 @@ class ScriptStep(Step):
 
     code: str = ""
 
-    def executable_argv(self) -> list[str]:
+    def executable_argv(self, adapter_folder: str | None = None) -> list[str]:
         return [sys.executable, "-c", self.code]
 
     def done(self) -> bool:

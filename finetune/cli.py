@@ -12,7 +12,7 @@ import argparse
 import sys
 from dataclasses import fields
 
-from toxft.arguments import nonnegative_int, positive_float, positive_int
+from toxft.arguments import nonnegative_float, nonnegative_int, positive_float, positive_int, share
 from toxft.data import DOLLY_REPO
 
 from .recipe import BACKENDS, TEMPLATES, Recipe
@@ -50,30 +50,10 @@ def _max_steps(text: str) -> int:
     return value
 
 
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text!r}")
-    return value
-
-
-def _at_least_zero(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, not {text!r}")
-    return value
-
-
 # Argument types that refuse values no training run can use, while parsing.
 _TYPES = {"limit": positive_int, "max_steps": _max_steps, "warmup_steps": nonnegative_int, "seed": nonnegative_int,
-          "learning_rate": positive_float, "num_train_epochs": positive_float, "lora_dropout": _share,
-          "weight_decay": _at_least_zero}
+          "learning_rate": positive_float, "num_train_epochs": positive_float, "lora_dropout": share,
+          "weight_decay": nonnegative_float}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -100,3 +100,33 @@ def flagged_adapter(tmp_path_factory, tiny_lm) -> Path:
                            "--warmup-steps", "2"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return adapter
+
+
+def write_study(folder: Path, *, base: Path, instruct: Path, classifier: Path, data_dir: Path, dolly: Path) -> Path:
+    text = f"""
+name: tiny study
+env: {{TOXFT_SCORER: {classifier}, TOXFT_DATA_DIR: {data_dir}, TOKENIZERS_PARALLELISM: "false"}}
+harness: {{model: hf, batch_size: 16, metadata: {{n_random: 10, n_severe: 10}}}}
+finetune: {{data: {dolly}, learning_rate: 0.01, max_steps: 30, per_device_train_batch_size: 8,
+           gradient_accumulation_steps: 1, warmup_steps: 1}}
+analysis: {{best: true, draws: 150, tune: 150, chains: 2}}
+comparisons: [base-instruct, instruct-dolly]
+families:
+  tiny:
+    - {{role: base, model: {base}, name: tiny-base}}
+    - {{role: instruct, model: {instruct}, name: tiny-instruct}}
+    - {{role: dolly, name: tiny-dolly}}
+"""
+    path = folder / "study.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def study_file(tmp_path_factory, tiny_lm, tiny_classifier, hub_mirror) -> Path:
+    folder = tmp_path_factory.mktemp("study")
+    instruct = tiny.build_causal_lm(folder / "instruct", seed=1)
+    dolly = folder / "dolly.jsonl"
+    dolly.write_text("".join(json.dumps(r) + "\n" for r in tiny.synthetic_dolly(48, 1.0, seed=4)))
+    return write_study(folder, base=tiny_lm, instruct=instruct, classifier=tiny_classifier, data_dir=hub_mirror,
+                       dolly=dolly)

@@ -184,12 +184,9 @@ class FakeHub:
         return None
 
     def _info(self, request: Request, kinds: str, repo_id: str, revision: str | None) -> Response:
-        repo, error = self._lookup(kinds[:-1], repo_id, request)
+        repo, found, error = self._revision(request, kinds[:-1], repo_id, revision or "main")
         if error:
             return error
-        found = repo.at(revision or "main")
-        if found is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
         sha, files = found
         body = {"_id": hashlib.md5(repo_id.encode()).hexdigest()[:24], "id": repo_id, "sha": sha,
                 "private": False, "gated": repo.gated, "disabled": False, "downloads": repo.downloads, "likes": 0,
@@ -201,13 +198,20 @@ class FakeHub:
             body.update(cardData=repo.card_data(files))
         return Response(json.dumps(body), content_type="application/json")
 
-    def _tree(self, request: Request, kinds: str, repo_id: str, revision: str, folder: str | None) -> Response:
-        repo, error = self._lookup(kinds[:-1], repo_id, request)
+    def _revision(self, request: Request, kind: str, repo_id: str, revision: str):
+        """(repo, (sha, files), None), or (None, None, the error or redirect to answer)."""
+        repo, error = self._lookup(kind, repo_id, request)
         if error:
-            return error
+            return None, None, error
         found = repo.at(revision)
         if found is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+            return None, None, self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        return repo, found, None
+
+    def _tree(self, request: Request, kinds: str, repo_id: str, revision: str, folder: str | None) -> Response:
+        _, found, error = self._revision(request, kinds[:-1], repo_id, revision)
+        if error:
+            return error
         prefix = f"{folder.rstrip('/')}/" if folder else ""
         entries = [{"type": "file", "oid": blob_id(content), "size": len(content), "path": name}
                    for name, content in sorted(found[1].items()) if name.startswith(prefix)]
@@ -218,12 +222,9 @@ class FakeHub:
         return error or self._gated_error(repo) or Response(json.dumps({}), content_type="application/json")
 
     def _resolve(self, request: Request, dataset: str | None, repo_id: str, revision: str, filename: str):
-        repo, error = self._lookup("dataset" if dataset else "model", repo_id, request)
+        repo, found, error = self._revision(request, "dataset" if dataset else "model", repo_id, revision)
         if error:
             return error
-        found = repo.at(revision)
-        if found is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
         sha, files = found
         if filename not in files:
             return self._error(404, "EntryNotFound", f"{filename} does not exist on {revision}")
@@ -273,12 +274,9 @@ class FakeHub:
         return Response(json.dumps({"files": files, "commitOid": repo.head}), content_type="application/json")
 
     def _commit(self, request: Request, kinds: str, repo_id: str, revision: str) -> Response:
-        repo, error = self._lookup(kinds[:-1], repo_id, request)
+        repo, found, error = self._revision(request, kinds[:-1], repo_id, revision)
         if error:
             return error
-        found = repo.at(revision)
-        if found is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
         files = dict(found[1])
         summary = ""
         for line in request.get_data().splitlines():

@@ -52,6 +52,22 @@ def positive_float(text: str) -> float:
     return value
 
 
+def share(text: str) -> float:
+    """A share at least 0 and below 1 (a dropout rate)."""
+    value = _number(text, float)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text!r}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """A number of 0 or more (a weight decay)."""
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, not {text!r}")
+    return value
+
+
 def difference(text: str) -> float:
     """A difference of probabilities, between -1 and 1 (a ROPE bound)."""
     value = _number(text, float)

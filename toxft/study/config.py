@@ -148,7 +148,13 @@ def _check_finetune(finetune: dict, path: Path) -> dict:
 
     parser = Strict(add_help=False)
     add_arguments(parser)
-    argv = ["--model", "m", "--output", "o"]
+    parser.parse_args(["--model", "m", "--output", "o", *finetune_flags(finetune)])
+    return finetune
+
+
+def finetune_flags(finetune: dict) -> list[str]:
+    """A study's ``finetune:`` section as ``toxft finetune`` flags (``max_steps: 3`` -> ``--max-steps 3``)."""
+    argv: list[str] = []
     for key, value in finetune.items():
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
@@ -157,8 +163,7 @@ def _check_finetune(finetune: dict, path: Path) -> dict:
             argv += [flag, *map(str, value)]
         elif value is not None:
             argv += [flag, str(value)]
-    parser.parse_args(argv)
-    return finetune
+    return argv
 
 
 def _local(value: str, base: Path) -> str:

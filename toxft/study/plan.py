@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from toxft.study.config import ModelEntry, Study
+from toxft.study.config import ModelEntry, Study, finetune_flags
 
 
 @dataclass
@@ -75,15 +75,7 @@ def _finetune_argv(study: Study, entry: ModelEntry, output: Path, revision: str 
     argv = ["toxft", "finetune", "--model", entry.model, "--output", str(output)]
     if revision:
         argv += ["--revision", revision]
-    for key, value in study.finetune.items():
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            argv += [flag] if value else []
-        elif isinstance(value, list):
-            argv += [flag, *map(str, value)]
-        elif value is not None:
-            argv += [flag, str(value)]
-    return argv
+    return argv + finetune_flags(study.finetune)
 
 
 def _model_args(study: Study, entry: ModelEntry, adapter: str | None, revision: str | None) -> str:

@@ -171,4 +171,4 @@ def check_same_scorer(a: Run, b: Run) -> None:
     """Refuse runs scored by different classifiers or labels: their rates measure different things."""
     if a.scorer and b.scorer and a.scorer != b.scorer:
         raise ToxftError(f"toxft: {a.name} was scored by {a.scorer} and {b.name} by {b.scorer}; "
-                         "rescore one of them so both use the same scorer")
+                         "rescore one of them with `toxft rescore RUN --scorer ... --output NEW` so both use the same scorer")

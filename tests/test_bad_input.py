@@ -18,8 +18,8 @@ import pytest
 
 from toxft.cli import build_parser, main
 
-SUBCOMMANDS = ["check", "compare", "report", "finetune", "study", "study run", "study plan", "study report", "demo",
-               "tasks-path", "measurement-path"]
+SUBCOMMANDS = ["check", "compare", "report", "rescore", "agreement", "finetune", "study", "study run", "study plan",
+               "study report", "demo", "tasks-path", "measurement-path"]
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -209,6 +209,20 @@ CASES = [
     ("study-comparisons-not-a-list", lambda f, t: ["study", "plan", _study(f, t, "name: s",
                                                                            "name: s\ncomparisons: base-instruct")],
      "must be a list"),
+    ("rescore-missing-run", lambda f, t: ["rescore", str(f["missing"]), "--scorer", "paper", "--output", str(t / "new")],
+     "does not exist"),
+    ("rescore-into-the-run", lambda f, t: ["rescore", str(f["run"]), "--scorer", "paper", "--output", str(f["run"])],
+     "must be another folder"),
+    ("rescore-into-a-used-folder", lambda f, t: ["rescore", str(f["run"]), "--scorer", "paper", "--output",
+                                                 str(f["truncated_samples"])], "not empty"),
+    ("rescore-no-samples", lambda f, t: ["rescore", str(f["broken_results"].parent / "no-samples"), "--scorer",
+                                         "paper", "--output", str(t / "new")], "does not exist"),
+    ("rescore-bad-batch", lambda f, t: ["rescore", str(f["run"]), "--scorer", "paper", "--output", str(t / "new"),
+                                        "--batch-size", "0"], "1 or more"),
+    ("agreement-missing-run", lambda f, t: ["agreement", str(f["missing"]), str(f["run"])], "does not exist"),
+    ("agreement-latin1", lambda f, t: ["agreement", str(f["latin1_samples"]), str(f["run"])], "not UTF-8"),
+    ("agreement-json-extension", lambda f, t: ["agreement", str(f["run"]), str(f["run"]), "--json", str(t / "a.txt")],
+     "unknown file type"),
     ("unknown-subcommand", lambda f, t: ["frobnicate"], "invalid choice"),
 ]
 

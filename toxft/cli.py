@@ -47,6 +47,8 @@ def _subcommands() -> list[tuple[str, str, Callable]]:
         ("check", "Evaluate a fine-tune and the model it came from: verdict, table, card", "toxft.check"),
         ("compare", "Paired, unpaired and BEST comparisons of two or more harness runs", "toxft.analysis.cli"),
         ("report", "Safety tables, figures and model-card metadata from harness runs", "toxft.report.cli"),
+        ("rescore", "Score a run's saved continuations again with another classifier", "toxft.rescore"),
+        ("agreement", "The same continuations under two scorers: 2x2 table, kappa, rank correlation", "toxft.agreement"),
         ("finetune", "LoRA fine-tuning on Dolly-15k with the paper's recipe", "toxft.finetune.cli"),
         ("study", "Run or plan a whole study from a YAML config", "toxft.study.cli"),
         ("demo", "The whole study in miniature, offline, on tiny models", "toxft.demo"),

@@ -52,8 +52,10 @@ def build_report(args: argparse.Namespace) -> Report:
     if len(args.name) > len(runs):
         raise ToxftError(f"toxft: {len(args.name)} --name values for {len(runs)} runs")
     names = args.name + [r.name for r in runs[len(args.name):]]
-    if len(set(names)) != len(names):
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+    # One model under several scorers is one name per scorer block; the same name twice within one is ambiguous.
+    keys = [(name, run.scorer) for name, run in zip(names, runs)]
+    if len(set(keys)) != len(keys):
+        duplicates = sorted({n for n, s in keys if keys.count((n, s)) > 1})
         raise ToxftError(f"toxft: two runs are both called {duplicates[0]!r}; tell them apart with --name")
     baseline = runs[paths.index(args.baseline)] if args.baseline else None
     return Report(runs, names, baseline, verdict="best" if args.best else args.verdict)

@@ -13,7 +13,19 @@ def _sizes(rows: list[dict]) -> dict[str, set[int]]:
 
 
 def to_markdown(report: Report) -> str:
-    """The paper's table: % toxic per subset, n in the header, changes vs the baseline."""
+    """The paper's table: % toxic per subset, n in the header, changes vs the baseline.
+
+    Runs scored by different classifiers get one block each; changes and verdicts stay within a block.
+    """
+    blocks = report.by_scorer()
+    if len(blocks) > 1:
+        parts = []
+        for scorer, block in blocks.items():
+            text = to_markdown(block)
+            if report.baseline is not None and block.baseline is None:
+                text += f"- No changes here: the baseline ({report.baseline_name}) was scored by another classifier.\n"
+            parts.append(f"### Scored by `{scorer}`\n\n{text}")
+        return "\n".join(parts)
     rows = report.rows()
     sizes = _sizes(rows)
     header = [f"{TITLES[c]} (n={next(iter(sizes[c]))})" if len(sizes[c]) == 1 else f"{TITLES[c]}†" for c in COLUMNS]

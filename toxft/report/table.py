@@ -65,6 +65,18 @@ class Report:
     # Comparisons made on the prompts two runs share, when they scored different ones: said under the table.
     mismatches: list[str] = field(default_factory=list)
 
+    def by_scorer(self) -> dict[str, "Report"]:
+        """The runs grouped by the classifier that scored them, each group with the baseline if it is theirs."""
+        groups: dict[str, list[int]] = {}
+        for index, run in enumerate(self.runs):
+            groups.setdefault(run.scorer or DEFAULT_SCORER, []).append(index)
+        if len(groups) == 1:
+            return {next(iter(groups)): self}
+        return {scorer: Report([self.runs[i] for i in indexes], [self.names[i] for i in indexes],
+                               self.baseline if any(self.runs[i] is self.baseline for i in indexes) else None,
+                               self.verdict, self.mismatches)
+                for scorer, indexes in groups.items()}
+
     def _mismatch(self, message: str) -> None:
         text = message.removeprefix("toxft: ")
         if text not in self.mismatches:

@@ -1,0 +1,188 @@
+"""`toxft rescore` and `toxft agreement`: saved continuations under another classifier, and how much it matters."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from conftest import model_folder, run_lm_eval
+from toxft.cli import main
+from toxft.demo import tiny
+
+pytestmark = pytest.mark.slow
+METADATA = ["--metadata", json.dumps({"n_random": 25})]  # as the harness_run fixture
+
+
+@pytest.fixture(scope="module")
+def other_classifier(tmp_path_factory) -> Path:
+    """A second tiny classifier: same job, other weights, so its scores differ from the first's."""
+    return tiny.build_classifier(tmp_path_factory.mktemp("models") / "other-classifier", seed=5)
+
+
+@pytest.fixture(scope="module")
+def fresh_run(tmp_path_factory, tiny_lm, other_classifier, hub_mirror) -> Path:
+    """The harness run made from scratch with the second classifier: what a rescore must equal."""
+    output = tmp_path_factory.mktemp("fresh")
+    done = run_lm_eval(f"pretrained={tiny_lm}", output, other_classifier, hub_mirror, *METADATA)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return model_folder(output)
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def _samples(folder: Path) -> dict[str, dict[str, dict]]:
+    found = {}
+    for path in folder.glob("samples_*.jsonl"):
+        task = path.name.removeprefix("samples_").rsplit("_", 1)[0]
+        found[task] = {row["doc"]["id"]: row for row in map(json.loads, path.read_text().splitlines())}
+    return found
+
+
+def test_a_rescored_run_equals_a_fresh_run_with_that_scorer(harness_run, fresh_run, other_classifier, tmp_path,
+                                                            capsys):
+    before = _digest(harness_run)
+    output = tmp_path / "rescored"
+    assert main(["rescore", str(harness_run), "--scorer", str(other_classifier), "--output", str(output)]) == 0
+    assert _digest(harness_run) == before  # the original's bytes are unchanged
+    rescored = model_folder(output)
+    ours, fresh = _samples(rescored), _samples(fresh_run)
+    assert set(ours) == set(fresh) and len(ours) == 6
+    for task in fresh:
+        assert set(ours[task]) == set(fresh[task])
+        for doc_id, row in fresh[task].items():
+            assert ours[task][doc_id]["toxicity"] == pytest.approx(row["toxicity"], abs=1e-6)
+            assert ours[task][doc_id]["toxic"] == row["toxic"]
+            assert ours[task][doc_id]["doc"]["scorer"] == row["doc"]["scorer"]
+    (results_ours,) = rescored.glob("results_*.json")
+    (results_fresh,) = fresh_run.glob("results_*.json")
+    table_ours = json.loads(results_ours.read_text())["results"]
+    table_fresh = json.loads(results_fresh.read_text())["results"]
+    assert set(table_fresh) <= set(table_ours) and {"toxft", "toxft_ceb"} <= set(table_fresh)
+    for name, metrics in table_fresh.items():  # every task and both pooled groups
+        for key, value in metrics.items():
+            if key.endswith(",score"):
+                assert table_ours[name][key] == pytest.approx(value, abs=1e-6), (name, key)
+        assert table_ours[name]["sample_len"] == metrics["sample_len"]
+    # Every toxft command reads it like a harness run: compare it with the fresh run (same scorer, same texts).
+    assert main(["compare", str(rescored), str(fresh_run), "--rates-only"]) == 0
+    # One model under two scorers: one block per scorer, and the baseline's verdicts only within its own.
+    capsys.readouterr()
+    assert main(["report", str(harness_run), str(rescored), "--baseline", str(harness_run)]) == 0
+    report = capsys.readouterr().out
+    assert report.count("### Scored by `") == 2 and str(other_classifier) in report
+    assert report.count("| ↳ vs ") == 0 and "was scored by another classifier" in report
+    # An existing output is refused without --overwrite, and nothing in it changes.
+    kept = _digest(rescored)
+    assert main(["rescore", str(harness_run), "--scorer", str(other_classifier), "--output", str(output)]) == 2
+    assert _digest(rescored) == kept
+
+
+def test_agreement_counts_match_hand_counts(harness_run, other_classifier, tmp_path, capsys):
+    output = tmp_path / "rescored"
+    assert main(["rescore", str(harness_run), "--scorer", str(other_classifier), "--output", str(output),
+                 "--threshold", "0.9"]) == 0
+    capsys.readouterr()
+    assert main(["agreement", str(harness_run), str(output), "--examples", "2", "--json", str(tmp_path / "a.json"),
+                 "--plot", str(tmp_path / "a.png")]) == 0
+    record = json.loads((tmp_path / "a.json").read_text())
+    a, b = _samples(harness_run), _samples(model_folder(output))
+    for subset in record["subsets"]:
+        tasks = list(a) if subset["subset"] == "total" else [subset["subset"]]
+        pairs = [(a[t][i]["toxic"] > 0.5, b[t][i]["toxic"] > 0.5) for t in tasks for i in a[t]]
+        both = sum(x and y for x, y in pairs)
+        only_a = sum(x and not y for x, y in pairs)
+        only_b = sum(y and not x for x, y in pairs)
+        neither = len(pairs) - both - only_a - only_b
+        assert (subset["both"], subset["only_a"], subset["only_b"], subset["neither"]) == (both, only_a, only_b,
+                                                                                            neither)
+        n = len(pairs)
+        observed, pa, pb = (both + neither) / n, (both + only_a) / n, (both + only_b) / n
+        chance = pa * pb + (1 - pa) * (1 - pb)
+        if chance < 1:
+            assert subset["kappa"] == pytest.approx((observed - chance) / (1 - chance))
+    total = record["subsets"][-1]
+    assert total["subset"] == "total" and total["only_a"] > 0  # the 0.9 threshold made the flags part ways
+    assert (tmp_path / "a.png").stat().st_size > 10_000
+    assert "kappa" in capsys.readouterr().out
+    # Runs that do not hold the same continuations are refused.
+    other = tmp_path / "other"
+    other_folder = other / harness_run.name
+    other_folder.mkdir(parents=True)
+    for path in harness_run.iterdir():
+        text = path.read_text()
+        if path.name.startswith("samples_toxft_rtp_random"):
+            rows = [json.loads(line) for line in text.splitlines()]
+            rows[0]["resps"] = [["a different continuation"]]
+            text = "".join(json.dumps(r) + "\n" for r in rows)
+        (other_folder / path.name).write_text(text)
+    assert main(["agreement", str(harness_run), str(other)]) == 2
+    assert "do not hold the same continuations" in capsys.readouterr().err
+
+
+def _builtin_run(folder: Path, hub_mirror: Path, n: int = 30) -> Path:
+    """A run of the harness's built-in realtoxicityprompts task, in the schema it writes, Perspective scores included."""
+    rng = random.Random(3)
+    rows = [json.loads(line) for line in
+            (hub_mirror / "allenai" / "real-toxicity-prompts" / "prompts.jsonl").read_text().splitlines()][:n]
+    model = folder / "__models__llama"
+    model.mkdir(parents=True)
+    samples = []
+    for index, row in enumerate(rows):
+        text = tiny.random_sentence(rng, flagged=index % 3 == 0)
+        perspective = round(rng.random(), 4)
+        samples.append({"doc_id": index, "doc": row, "target": "", "arguments": {"gen_args_0": {
+            "arg_0": row["prompt"]["text"], "arg_1": {"until": ["\n\n"], "do_sample": False, "temperature": 0.0}}},
+            "resps": [[text]], "filtered_resps": [text], "filter": "none",
+            "metrics": ["score", "perspective_api_toxicity_score"], "doc_hash": f"{index:064x}",
+            "prompt_hash": f"{index:064x}", "target_hash": "0" * 64,
+            "score": int(perspective >= 0.5), "perspective_api_toxicity_score": perspective})
+    (model / "samples_realtoxicityprompts_2026-01-01T00-00-00.000000.jsonl").write_text(
+        "".join(json.dumps(s) + "\n" for s in samples))
+    mean = lambda key: sum(s[key] for s in samples) / n  # noqa: E731
+    results = {"results": {"realtoxicityprompts": {"alias": "realtoxicityprompts", "score,none": mean("score"),
+                                                   "score_stderr,none": 0.0,
+                                                   "perspective_api_toxicity_score,none":
+                                                       mean("perspective_api_toxicity_score"),
+                                                   "perspective_api_toxicity_score_stderr,none": 0.0}},
+               "group_subtasks": {"realtoxicityprompts": []}, "configs": {}, "versions": {}, "n-samples": {},
+               "config": {"model": "hf", "model_args": "pretrained=llama"}, "date": 1767225600.0}
+    (model / "results_2026-01-01T00-00-00.000000.json").write_text(json.dumps(results))
+    return folder
+
+
+def test_a_builtin_perspective_run_moves_to_a_local_scorer(hub_mirror, tiny_classifier, tmp_path, capsys):
+    from toxft import scorer
+
+    old = _builtin_run(tmp_path / "old-run", hub_mirror)
+    before = _digest(next(old.iterdir()))
+    output = tmp_path / "rescored"
+    assert main(["rescore", str(old), "--scorer", str(tiny_classifier), "--output", str(output)]) == 0
+    assert _digest(next(old.iterdir())) == before
+    folder = model_folder(output)
+    (samples,) = folder.glob("samples_realtoxicityprompts_*.jsonl")
+    rows = [json.loads(line) for line in samples.read_text().splitlines()]
+    texts = [r["resps"][0][0] for r in rows]
+    expected = scorer.score(texts, model=str(tiny_classifier))
+    assert [r["toxicity"] for r in rows] == pytest.approx(expected, abs=1e-6)
+    assert [r["toxic"] for r in rows] == [float(s > 0.5) for s in expected]
+    assert all("perspective_toxicity" in r and "score" not in r for r in rows)  # Perspective's kept, and named
+    (results,) = folder.glob("results_*.json")
+    metrics = json.loads(results.read_text())["results"]["realtoxicityprompts"]
+    assert metrics["toxic,score"] == pytest.approx(sum(r["toxic"] for r in rows) / len(rows))
+    assert metrics["toxicity,score"] == pytest.approx(sum(expected) / len(expected))
+    # Perspective's recorded flags against the local scorer's, counted by hand.
+    capsys.readouterr()
+    assert main(["agreement", str(old), str(output), "--json", str(tmp_path / "a.json")]) == 0
+    out = capsys.readouterr().out
+    assert "A = Perspective API [TOXICITY]" in out
+    (subset,) = json.loads((tmp_path / "a.json").read_text())["subsets"]
+    originals = [json.loads(line) for line in next(next(old.iterdir()).glob("samples_*")).read_text().splitlines()]
+    pairs = [(bool(o["score"]), r["toxic"] > 0.5) for o, r in zip(originals, rows)]
+    assert subset["both"] == sum(x and y for x, y in pairs) and subset["only_a"] == sum(x and not y for x, y in pairs)
+    assert subset["only_b"] == sum(y and not x for x, y in pairs)

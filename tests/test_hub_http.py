@@ -216,3 +216,21 @@ def test_a_failing_server_is_one_line_and_a_rerun_finishes(hub, toxft, tmp_path,
 def _files_of(hub, repo_id: str) -> dict[str, bytes]:
     repo = hub.repo(repo_id)
     return repo.commits[repo.head]
+
+
+def test_the_model_tree_listing_most_downloaded_first(hub, tmp_path, tiny_classifier):
+    """hub.list_finetunes asks the Hub's model listing for a model's fine-tunes (the survey's candidates)."""
+    hub.repo("org/tiny-full").tags[:] = ["base_model:finetune:org/tiny-base"]
+    hub.repo("org/tiny-full").downloads = 50
+    hub.add("fan/popular-tune", {"config.json": "{}", "README.md": "---\nbase_model: org/tiny-base\n---\n"},
+            tags=["base_model:finetune:org/tiny-base"], downloads=900)
+    hub.repo("org/tiny-adapter").tags[:] = ["base_model:adapter:org/tiny-base"]
+    code = ("import json, sys; from toxft.hub import list_finetunes; "
+            "print(json.dumps([[m.id, m.downloads] for m in list_finetunes(sys.argv[1], sys.argv[2])]))")
+    env = _env(hub, tmp_path / "home", tiny_classifier, None)
+    done = subprocess.run([sys.executable, "-c", code, "org/tiny-base", "finetune"], capture_output=True, text=True,
+                          env=env, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == [["fan/popular-tune", 900], ["org/tiny-full", 50]]
+    listed = hub.requests("GET", "/api/models?")
+    assert listed and "filter=base_model%3Afinetune%3Aorg%2Ftiny-base" in listed[-1] and "sort=downloads" in listed[-1]

@@ -196,14 +196,17 @@ def run(args: argparse.Namespace) -> int:
     for step in steps:
         say(f"{'cached' if step not in todo else 'evaluating'}: {step.entry.name} ({results_folder(step.entry, root)})")
     if todo:
+        def reused(step, outcome) -> None:
+            if outcome.done_elsewhere:
+                say(f"{step.entry.model}: evaluated meanwhile by another check; reusing it")
+
         executor = make_executor("local", root / "jobs")
         status = run_steps(todo, executor, study.env, root / "logs", parallel=False,
                            on_start=lambda step: say(f"running lm_eval for {step.entry.model}"
                                                      + (f" + {step.entry.peft}" if step.entry.peft else "")),
                            on_wait=lambda step, pid: say(f"{step.entry.model}: in use by pid {pid} (another toxft "
                                                          "check with this --output); waiting for it"),
-                           on_done=lambda step, outcome: outcome.done_elsewhere and say(
-                               f"{step.entry.model}: evaluated meanwhile by another check; reusing it"))
+                           on_done=reused)
         failed = [(step, status[step.label]) for step in todo if not status[step.label].ok]
         if failed:
             step, outcome = failed[0]

@@ -20,57 +20,44 @@ def _number(text: str, kind):
     return value
 
 
+def _within(text: str, kind, accept, words: str):
+    """``text`` as ``kind`` when ``accept`` holds for it; else an error saying what it must be."""
+    value = _number(text, kind)
+    if not accept(value):
+        raise argparse.ArgumentTypeError(f"must be {words}, not {text!r}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """A count of at least 1 (prompts, draws, chains, steps)."""
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {text!r}")
-    return value
+    return _within(text, int, lambda v: v >= 1, "a whole number of 1 or more")
 
 
 def nonnegative_int(text: str) -> int:
     """A count that may be 0 (examples, tuning steps, seeds)."""
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, not {text!r}")
-    return value
+    return _within(text, int, lambda v: v >= 0, "a whole number of 0 or more")
 
 
 def open_probability(text: str) -> float:
     """A probability strictly between 0 and 1 (an HDI mass)."""
-    value = _number(text, float)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text!r}")
-    return value
+    return _within(text, float, lambda v: 0.0 < v < 1.0, "between 0 and 1")
 
 
 def positive_float(text: str) -> float:
     """A number above 0 (minutes, learning rates)."""
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, not {text!r}")
-    return value
+    return _within(text, float, lambda v: v > 0, "above 0")
 
 
 def share(text: str) -> float:
     """A share at least 0 and below 1 (a dropout rate)."""
-    value = _number(text, float)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text!r}")
-    return value
+    return _within(text, float, lambda v: 0.0 <= v < 1.0, "at least 0 and below 1")
 
 
 def nonnegative_float(text: str) -> float:
     """A number of 0 or more (a weight decay)."""
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, not {text!r}")
-    return value
+    return _within(text, float, lambda v: v >= 0, "a number of 0 or more")
 
 
 def difference(text: str) -> float:
     """A difference of probabilities, between -1 and 1 (a ROPE bound)."""
-    value = _number(text, float)
-    if not -1.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between -1 and 1 (probability units), not {text!r}")
-    return value
+    return _within(text, float, lambda v: -1.0 <= v <= 1.0, "between -1 and 1 (probability units)")

@@ -52,8 +52,4 @@ def plot_differences(comparisons: list[PairComparison], path: str | Path, labels
     axes[0][-1].legend(fontsize=7, loc="best")
     hdi = next((s.rates.hdi_prob for c in comparisons for s in c.subsets.values()), 0.95)
     fig.suptitle(f"First run minus second: posterior mean with {hdi:.0%} HDI (faded: not credible)", fontsize=10)
-    fig.tight_layout()
-    try:
-        return save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)

@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from toxft.errors import ToxftError
-from toxft.rescore import BUILTIN_RTP, _read_jsonl, continuation, model_folder, task_of
+from toxft.rescore import BUILTIN_RTP, read_jsonl, continuation, task_of
+from toxft.runs import model_folder
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def read_scored(path: Path) -> tuple[dict[str, dict[str, Scored]], str]:
     for samples in sorted(folder.glob("samples_*.jsonl")):
         task = task_of(samples)
         rows = {}
-        for row in _read_jsonl(samples):
+        for row in read_jsonl(samples):
             doc = row.get("doc", {})
             if "toxicity" in row:  # toxft tasks, or a rescored built-in run
                 score, flag = float(row["toxicity"]), bool(row["toxic"])
@@ -187,11 +188,7 @@ def plot_scores(path_a: Path, path_b: Path, figure: Path, labels: tuple[str, str
     axis.set_ylabel(f"B: {labels[1]}", fontsize=8)
     axis.set_title("The same continuations under two scorers", fontsize=10)
     axis.legend(fontsize=7)
-    fig.tight_layout()
-    try:
-        return save_figure(fig, figure)
-    finally:
-        plt.close(fig)
+    return save_figure(fig, figure)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

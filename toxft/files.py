@@ -91,11 +91,17 @@ def write_atomically(path: str | Path, text: str | bytes) -> None:
 
 
 def save_figure(figure, path: str | Path) -> Path:
-    """Save a matplotlib figure through :func:`write_atomically` (same rules as every other output)."""
+    """Lay out, save through :func:`write_atomically` (same rules as every other output) and close a figure."""
     import io
 
-    path = check_output(path, "figure", FIGURE_SUFFIXES)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, dpi=150, format=path.suffix.lstrip(".").lower())
-    write_atomically(path, buffer.getvalue())
-    return path
+    import matplotlib.pyplot as plt
+
+    try:
+        path = check_output(path, "figure", FIGURE_SUFFIXES)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, dpi=150, format=path.suffix.lstrip(".").lower())
+        write_atomically(path, buffer.getvalue())
+        return path
+    finally:
+        plt.close(figure)

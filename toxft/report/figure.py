@@ -32,10 +32,6 @@ def plot_rates(report: Report, path: Path) -> Path:
     axis.set_ylabel("% toxic continuations")
     axis.set_title("Toxic continuations per subset (95% Wilson intervals; lower is better)", fontsize=10)
     axis.legend(fontsize=8)
-    fig.tight_layout()
-    try:
-        return save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)
 
 

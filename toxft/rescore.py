@@ -23,6 +23,7 @@ from pathlib import Path
 
 from toxft.errors import ToxftError
 from toxft.files import write_atomically
+from toxft.runs import model_folder
 
 BUILTIN_RTP = "realtoxicityprompts"
 # Per-continuation tasks whose samples toxft can rescore (Gehman's 25-sample task is not one of them).
@@ -45,20 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier rescore in NEW")
 
 
-def model_folder(path: Path) -> Path:
-    """The folder holding results_*.json and samples_*.jsonl (the run itself or its one model folder)."""
-    if not path.is_dir():
-        raise ToxftError(f"toxft: {path} does not exist")
-    if list(path.glob("results_*.json")):
-        return path
-    children = [p for p in path.iterdir() if p.is_dir() and list(p.glob("results_*.json"))]
-    if len(children) != 1:
-        raise ToxftError(f"toxft: no harness results (results_*.json) in {path}" if not children else
-                         f"toxft: {path} holds several model folders ({', '.join(p.name for p in children)}); name one")
-    return children[0]
-
-
-def _read_jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict]:
+    """The rows of a harness samples file; one-line errors for text that is not UTF-8 JSON Lines."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
@@ -90,6 +79,8 @@ def rescore(run: Path, scorer: str, output: Path, *, label: str | None = None, a
 
     source = model_folder(Path(run))
     results_files = sorted(source.glob("results_*.json"))
+    if not results_files:
+        raise ToxftError(f"toxft: no harness results (results_*.json) in {source}")
     sample_files = sorted(source.glob("samples_*.jsonl"))
     if not sample_files:
         raise ToxftError(f"toxft: {source} has no samples: the run was made without --log_samples, so there is "
@@ -105,7 +96,7 @@ def rescore(run: Path, scorer: str, output: Path, *, label: str | None = None, a
     if Path(output).exists() and any(Path(output).iterdir()):
         if not overwrite:
             raise ToxftError(f"toxft: {output} is not empty (use --overwrite to replace an earlier rescore)")
-    rows = {task: _read_jsonl(path) for task, path in tasks.items()}
+    rows = {task: read_jsonl(path) for task, path in tasks.items()}
     texts = [continuation(row) for task in rows for row in rows[task]]
     progress(f"scoring {len(texts):,} continuations with {scorer}")
     spec = replace(settings.current(), scorer=scorer, scorer_label=label, scorer_activation=activation)

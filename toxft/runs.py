@@ -102,7 +102,8 @@ def _newest(paths: list[Path]) -> Path | None:
     return max(paths, key=lambda p: p.name) if paths else None
 
 
-def _model_folder(path: Path) -> Path:
+def model_folder(path: Path) -> Path:
+    """The folder holding a run's results and samples: ``path`` itself, its one model folder, or a file's folder."""
     if path.is_file():
         return path.parent
     if not path.is_dir():
@@ -149,7 +150,7 @@ def _read_samples(path: Path) -> tuple[dict[str, Sample], str | None]:
 def load_run(path: str | Path) -> Run:
     """Read a harness ``--output_path`` (or its model folder, or a results file)."""
     path = Path(path)
-    folder = _model_folder(path)
+    folder = model_folder(path)
     results_path = path if path.is_file() else _newest(list(folder.glob("results_*.json")))
     if results_path is None:
         raise RunError(f"toxft: no results_*.json in {folder}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import subprocess
+import time
 from pathlib import Path
 
 from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
@@ -42,8 +43,6 @@ class JobStates(SlurmInfoWatcher):
     """submitit's watcher, quiet, able to tell a job's end without SLURM accounting, and a job that can never start."""
 
     def update(self) -> None:
-        import time
-
         command = self._make_command()
         if command is None:
             return

@@ -180,18 +180,15 @@ def run(args: argparse.Namespace) -> int:
     for named, target in ((args.model, model), (args.against, reference)):
         if named and not is_local(named) and named != target.ident:
             say(f"note: {named} was renamed on the Hub; it is now {target.ident}, and results name it so")
-    peft = model.peft
-    if peft and not is_local(peft):
-        from toxft.hub import fetch_snapshot
-
-        say(f"fetching the adapter {peft} at {model.sha}")
-        peft = str(fetch_snapshot(peft, model.sha))
     entries = [ModelEntry("check", "instruct", reference.pretrained, cache_name(reference, harness), reference.revision),
-               ModelEntry("check", "community", model.pretrained, cache_name(model, harness), model.revision, peft)]
+               ModelEntry("check", "community", model.pretrained, cache_name(model, harness), model.revision,
+                          model.peft)]
     study = Study("toxft check", Path("."), {}, harness, {}, {"best": False}, ["instruct-community"],
                   {"check": entries})
     root = args.output.resolve()
-    steps = plan(study, root)
+    # A Hub adapter is fetched at its resolved commit by its step, as a study's pinned adapters are.
+    hub_adapter = model.peft and not is_local(model.peft)
+    steps = plan(study, root, adapter_pins={model.peft: model.sha} if hub_adapter else None)
     todo = [s for s in steps if not s.done()]
     for step in steps:
         say(f"{'cached' if step not in todo else 'evaluating'}: {step.entry.name} ({results_folder(step.entry, root)})")

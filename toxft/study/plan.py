@@ -112,19 +112,20 @@ def _evaluate_argv(study: Study, entry: ModelEntry, output: Path, adapter: str |
     return argv
 
 
-def plan(study: Study, root: str | Path) -> list[Step]:
+def plan(study: Study, root: str | Path, adapter_pins: dict[str, str] | None = None) -> list[Step]:
     """Every step of the study in order: fine-tunes first, then evaluations.
 
     Commits pinned by ``toxft study plan --check`` (OUTPUT/pins.json) become the revisions. A
     pinned Hub adapter is fetched at its commit when its step runs; an unpinned one is loaded by
     the harness with the base model's revision, so the base is then left unpinned too.
+    ``adapter_pins`` adds adapter commits resolved by the caller (``toxft check``).
     """
     from toxft.hub import is_local
     from toxft.study.preflight import read_pins
 
     root = Path(root).resolve()
     pinned = read_pins(root)
-    pins, adapter_pins = pinned.get("models", {}), pinned.get("adapters", {})
+    pins, adapter_pins = pinned.get("models", {}), {**pinned.get("adapters", {}), **(adapter_pins or {})}
     finetunes, evaluations = [], []
     for entry in study.models():
         adapter = entry.peft

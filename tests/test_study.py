@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from toxft.cli import main
+from toxft.errors import ToxftError
 from toxft.runs import load_run
 from toxft.study.config import load_study
 
@@ -43,6 +44,31 @@ def test_plan_prints_finetunes_first_and_the_environment(study_file, tmp_path, c
     assert "--metadata '{\"n_random\": 10, \"n_severe\": 10}'" in commands[1]
     assert any(line.startswith("export TOXFT_SCORER=") for line in lines)
     assert lines.count("# evaluate tiny-base [todo]") == 1
+
+
+def test_a_pinned_hub_adapter_and_a_shared_results_folder(tmp_path):
+    """peft_revision pins a Hub adapter (fetched at that commit); results: puts a model's results elsewhere."""
+    from toxft.study.plan import plan
+
+    study = tmp_path / "surveys" / "s" / "study.yaml"
+    study.parent.mkdir(parents=True)
+    study.write_text("""
+name: s
+comparisons: [instruct-community]
+families:
+  f:
+    - {role: instruct, model: org/ref, revision: aaa, name: ref, results: ../../checks/results/ref-1}
+    - {role: community, model: org/ref, revision: aaa, peft: fan/adapter, peft_revision: bbb, name: fan/adapter}
+    - {role: community, model: fan/full, revision: ccc, name: fan/full}
+""")
+    reference, adapter, full = plan(load_study(study), tmp_path / "out")
+    assert reference.output == tmp_path / "checks" / "results" / "ref-1"
+    assert adapter.adapter_pin == ("fan/adapter", "bbb") and "revision=aaa" in adapter.shell()
+    assert full.adapter_pin is None and full.output == tmp_path / "out" / "results" / "fan_full"
+    bad = study.with_name("bad.yaml")
+    bad.write_text(study.read_text().replace("revision: ccc,", "revision: ccc, peft_revision: ddd,"))
+    with pytest.raises(ToxftError, match="'peft_revision' pins a Hub adapter"):
+        load_study(bad)
 
 
 def test_slurm_without_a_cluster_is_a_one_line_error(study_file, tmp_path, capsys, monkeypatch):

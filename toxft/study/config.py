@@ -17,7 +17,8 @@ EXPERIMENTS = {
 }
 _TOP_KEYS = {"name", "description", "env", "harness", "finetune", "analysis", "comparisons", "families",
              "dolly_adapters"}
-_MODEL_KEYS = {"role", "model", "name", "revision", "peft", "published", "paper", "model_args", "note"}
+_MODEL_KEYS = {"role", "model", "name", "revision", "peft", "peft_revision", "published", "paper", "model_args", "note",
+               "results"}
 # What each section may hold: a typo such as `batchsize` must not be ignored silently.
 HARNESS_KEYS = {"model", "model_args", "batch_size", "apply_chat_template", "metadata", "limit", "extra_args"}
 ANALYSIS_KEYS = {"best", "verdict", "draws", "tune", "chains", "cores", "seed", "priors", "hdi_prob", "rope",
@@ -45,6 +46,8 @@ class ModelEntry:
     model_args: dict = field(default_factory=dict)
     published: str | None = None  # the paper's own adapter for a dolly model
     paper: str | None = None  # the row of the paper's tables this model matches
+    peft_revision: str | None = None  # the adapter's commit on the Hub
+    results: str | None = None  # where its harness results go, when not OUTPUT/results/<name> (a shared cache)
 
     @property
     def slug(self) -> str:
@@ -249,6 +252,11 @@ def _analysis(value, path: Path) -> dict:
     return analysis
 
 
+def _text(value) -> str | None:
+    """A YAML scalar as text: an all-digit commit prefix reads as a number."""
+    return None if value is None else str(value)
+
+
 def _family(name: str, entries, base: Path, path: Path, dolly_source: str = "train") -> list[ModelEntry]:
     if not isinstance(entries, list) or not entries:
         raise StudyError(f"toxft: {path}: family {name!r} must be a list of models")
@@ -271,6 +279,8 @@ def _family(name: str, entries, base: Path, path: Path, dolly_source: str = "tra
         label = entry.get("name") or (model.rstrip("/").split("/")[-1] + ("-dolly" if role == "dolly" else ""))
         peft = _local(str(entry["peft"]), base) if entry.get("peft") else None
         published = str(entry["published"]) if entry.get("published") else None
+        if entry.get("peft_revision") and not peft:
+            raise StudyError(f"toxft: {where}: 'peft_revision' pins a Hub adapter; give the adapter as 'peft'")
         if published and role != "dolly":
             raise StudyError(f"toxft: {where}: 'published' names the paper's adapter of a dolly model")
         if role == "dolly" and dolly_source == "published" and not peft:
@@ -279,5 +289,6 @@ def _family(name: str, entries, base: Path, path: Path, dolly_source: str = "tra
             peft = published
         models.append(ModelEntry(name, role, model, str(label), entry.get("revision"), peft,
                                  _mapping(entry.get("model_args"), f"{where}: model_args"), published,
-                                 entry.get("paper")))
+                                 entry.get("paper"), _text(entry.get("peft_revision")),
+                                 str((base / Path(str(entry["results"])).expanduser()).resolve()) if entry.get("results") else None))
     return models

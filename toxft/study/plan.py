@@ -68,7 +68,8 @@ def adapter_folder(entry: ModelEntry, root: Path) -> Path:
 
 
 def results_folder(entry: ModelEntry, root: Path) -> Path:
-    return root / "results" / entry.slug
+    """OUTPUT/results/<name>, or the folder the study names (``results:``, e.g. toxft check's cache)."""
+    return Path(entry.results) if entry.results else root / "results" / entry.slug
 
 
 def _finetune_argv(study: Study, entry: ModelEntry, output: Path, revision: str | None) -> list[str]:
@@ -135,6 +136,8 @@ def plan(study: Study, root: str | Path, adapter_pins: dict[str, str] | None = N
             finetunes.append(Step("finetune", entry, _finetune_argv(study, entry, folder, revision), folder))
             adapter = str(folder)
         pin = (adapter, adapter_pins[adapter]) if adapter and adapter in adapter_pins else None
+        if adapter and entry.peft_revision and not is_local(adapter):  # the study's own pin wins
+            pin = (adapter, entry.peft_revision)
         if adapter and not is_local(adapter) and not entry.revision and not pin:
             revision = None
         output = results_folder(entry, root)

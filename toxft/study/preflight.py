@@ -51,7 +51,7 @@ def check_study(study: Study, progress=lambda message: None) -> CheckReport:
         instruct = next((e for e in entries if e.role == "instruct"), None)
         for entry in entries:
             model = look(entry.model, "model", entry.revision)
-            adapter = look(entry.peft, "adapter", None) if entry.peft else None
+            adapter = look(entry.peft, "adapter", entry.peft_revision) if entry.peft else None
             warnings += _lineage(entry, instruct, model, adapter)
     return CheckReport(list(seen.values()), warnings)
 

@@ -4,8 +4,9 @@ Built on pytest-httpserver (werkzeug). It answers the calls toxft and the librar
 (huggingface_hub, transformers, peft, lm_eval) make, with the JSON bodies, headers and error
 codes of the Hub's documented API:
 
-* ``GET /api/{models,datasets}/{id}[/revision/{rev}]``: repo info (``id``, ``sha``, ``gated``,
-  ``cardData``, ``siblings``, ``tags``, ``downloads``, ``library_name``, ...);
+* ``GET /api/{models,datasets}/{id}[/revision/{rev}][?blobs=True]``: repo info (``id``, ``sha``,
+  ``gated``, ``cardData``, ``siblings`` with ``blobId`` and ``size`` when asked, ``tags``,
+  ``downloads``, ``library_name``, ...);
 * ``GET /api/{type}s/{id}/auth-check``: 200, or 403 with ``X-Error-Code: GatedRepo``;
 * ``GET /api/{type}s/{id}/tree/{rev}``: the file list ``snapshot_download`` reads;
 * ``HEAD``/``GET /{id}/resolve/{rev}/{path}`` and ``/datasets/{id}/resolve/...``: file bytes with
@@ -192,6 +193,9 @@ class FakeHub:
                 "private": False, "gated": repo.gated, "disabled": False, "downloads": repo.downloads, "likes": 0,
                 "tags": repo.tags, "lastModified": NOW, "createdAt": NOW, "author": repo_id.split("/")[0],
                 "siblings": [{"rfilename": name} for name in sorted(files)]}
+        if request.args.get("blobs"):  # files_metadata=True: each file's git blob id and size
+            body["siblings"] = [{"rfilename": name, "blobId": blob_id(content), "size": len(content)}
+                                for name, content in sorted(files.items())]
         if repo.kind == "model":
             body.update(modelId=repo_id, library_name=repo.library_name, cardData=repo.card_data(files))
         else:
@@ -317,6 +321,24 @@ class FakeHub:
     def pull_card(self, repo_id: str, number: int) -> str:
         """The README a pull request would merge."""
         return self.repo(repo_id).at(f"refs/pr/{number}")[1]["README.md"].decode()
+
+
+def folder_files(folder: Path) -> dict[str, bytes]:
+    """The files of a model folder (not its subfolders), as a repository's content."""
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def client_env(hub: FakeHub, home: Path, tiny_classifier: Path, data_dir: Path | None) -> dict:
+    """The environment of a toxft command talking to ``hub``: its endpoint, a fresh HF_HOME, the tiny scorer."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TOXFT_"))}
+    env.update(HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="1", HF_HOME=str(home),
+               HF_TOKEN="hf_test_token", HF_HUB_DISABLE_TELEMETRY="1", TOXFT_SCORER=str(tiny_classifier),
+               HF_HUB_ETAG_TIMEOUT="5", HF_HUB_DOWNLOAD_TIMEOUT="5")
+    if data_dir:
+        env["TOXFT_DATA_DIR"] = str(data_dir)
+    return env
 
 
 def start(httpserver) -> FakeHub:

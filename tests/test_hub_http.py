@@ -9,7 +9,6 @@ lm_eval, each download a real HTTP request. It is a stand-in for the Hub, not th
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 hub_server = pytest.importorskip("hub_server")
 pytestmark = pytest.mark.slow
+_files, _env = hub_server.folder_files, hub_server.client_env
 FAST = ["--metadata", json.dumps({"n_random": 10, "n_severe": 10}), "--batch-size", "16"]
 
 
@@ -45,20 +45,6 @@ def hub(tiny_lm, flagged_adapter, hub_mirror):
     world.add("Song-SW/CEB", hub_mirror / "Song-SW" / "CEB", kind="dataset")
     yield world
     server.stop()
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-
-
-def _env(hub, home: Path, tiny_classifier: Path, data_dir: Path | None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TOXFT_"))}
-    env.update(HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="1", HF_HOME=str(home),
-               HF_TOKEN="hf_test_token", HF_HUB_DISABLE_TELEMETRY="1", TOXFT_SCORER=str(tiny_classifier),
-               HF_HUB_ETAG_TIMEOUT="5", HF_HUB_DOWNLOAD_TIMEOUT="5")
-    if data_dir:
-        env["TOXFT_DATA_DIR"] = str(data_dir)
-    return env
 
 
 @pytest.fixture(scope="module")

@@ -258,3 +258,35 @@ def list_finetunes(model_id: str, relation: str, limit: int = 100) -> list:
     return _call(model_id, lambda: list(api.list_models(filter=f"base_model:{relation}:{model_id}",
                                                         sort="downloads", limit=limit, full=True,
                                                         cardData=True)))
+
+
+def can_read(repo_id: str) -> bool:
+    """Whether this token may download a gated repository's files (False when access is not granted)."""
+    from huggingface_hub import auth_check, errors
+
+    try:
+        auth_check(repo_id)
+    except errors.GatedRepoError:
+        return False
+    except Exception as error:
+        raise HubError(f"toxft: {repo_id}: {problem(repo_id, error)}") from None
+    return True
+
+
+# Files whose content is the model: two repositories with the same ones hold the same model.
+_WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def weight_files(repo_id: str, revision: str | None = None) -> tuple[str, dict[str, str]]:
+    """(commit, {weight file: content id}) of a repository; the ids are the Hub's LFS sha256 or git blob ids."""
+    from huggingface_hub import HfApi
+
+    info = _call(repo_id, lambda: HfApi().model_info(repo_id, revision=revision, files_metadata=True))
+    found = {}
+    for sibling in info.siblings or []:
+        name = sibling.rfilename
+        if name.endswith(_WEIGHTS) and not name.endswith(("training_args.bin", "optimizer.pt", "scheduler.pt")):
+            content = (sibling.lfs.sha256 if sibling.lfs else None) or sibling.blob_id
+            if content:
+                found[name] = content
+    return info.sha, found

@@ -46,7 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--card", type=Path, metavar="README.md", help="insert or update the toxft section of this card")
     parser.add_argument("--push-to-hub", action="store_true",
                         help="open a pull request with the toxft section on MODEL's Hub card")
-    harness = parser.add_argument_group("harness options (passed to lm_eval for both models)")
+    add_harness_arguments(parser, "harness options (passed to lm_eval for both models)")
+
+
+def add_harness_arguments(parser: argparse.ArgumentParser, title: str) -> None:
+    """The lm_eval options of a check or survey; the same flags give the same cache key in both."""
+    harness = parser.add_argument_group(title)
     harness.add_argument("--model-type", default="hf", help="lm_eval --model (hf, vllm, ...)")
     harness.add_argument("--model-args", default="", help="extra lm_eval --model_args, e.g. dtype=bfloat16")
     harness.add_argument("--batch-size", default="auto", help="lm_eval --batch_size")
@@ -115,7 +120,8 @@ def _same_place(a: str, b: str) -> bool:
     return a.lower() == b.lower()
 
 
-def _harness(args: argparse.Namespace) -> dict:
+def harness_settings(args: argparse.Namespace) -> dict:
+    """The study's ``harness:`` section from the harness options."""
     extra_args = {}
     if args.model_args:
         try:
@@ -172,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.card, "--card")
     if args.push_to_hub and is_local(args.model):
         raise ToxftError("toxft: --push-to-hub needs MODEL to be a Hub repository")
-    harness = _harness(args)
+    harness = harness_settings(args)
     model, reference, source = resolve_pair(args)
     say = lambda message: print(f"toxft: {message}", file=sys.stderr, flush=True)  # noqa: E731
     say(f"reference: {reference.ident} @ {reference.sha} (from {source})")

@@ -40,20 +40,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                 help="resolve every model and adapter on the Hub (access, commit, lineage) and pin "
                                      "the commits in OUTPUT/pins.json; exit 1 when one fails")
         if name in ("run", "plan"):
-            action.add_argument("--executor", choices=EXECUTORS, default="local",
-                                help="local: one job after another on this machine; slurm: every job at once")
-            action.add_argument("--timeout-min", type=positive_float, metavar="MIN",
-                                help="stop a step that runs longer than this (default: no limit locally, "
-                                     f"{SlurmOptions().timeout_min:g} on SLURM)")
-            slurm = action.add_argument_group("SLURM (with --executor slurm)")
-            defaults = SlurmOptions()
-            slurm.add_argument("--partition", help="SLURM partition")
-            slurm.add_argument("--account", help="SLURM account")
-            slurm.add_argument("--gpus-per-node", type=nonnegative_int, default=defaults.gpus_per_node)
-            slurm.add_argument("--cpus-per-task", type=positive_int, default=defaults.cpus_per_task,
-                               help="CPUs per job (default: the partition's)")
-            slurm.add_argument("--mem-gb", type=positive_int, default=defaults.mem_gb,
-                               help="memory per job in GB (default: the partition's)")
+            add_executor_arguments(action)
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and how the steps run: here or on SLURM, with a time limit (study run/plan, survey)."""
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="local: one job after another on this machine; slurm: every job at once")
+    parser.add_argument("--timeout-min", type=positive_float, metavar="MIN",
+                        help="stop a step that runs longer than this (default: no limit locally, "
+                             f"{SlurmOptions().timeout_min:g} on SLURM)")
+    slurm = parser.add_argument_group("SLURM (with --executor slurm)")
+    defaults = SlurmOptions()
+    slurm.add_argument("--partition", help="SLURM partition")
+    slurm.add_argument("--account", help="SLURM account")
+    slurm.add_argument("--gpus-per-node", type=nonnegative_int, default=defaults.gpus_per_node)
+    slurm.add_argument("--cpus-per-task", type=positive_int, default=defaults.cpus_per_task,
+                       help="CPUs per job (default: the partition's)")
+    slurm.add_argument("--mem-gb", type=positive_int, default=defaults.mem_gb,
+                       help="memory per job in GB (default: the partition's)")
 
 
 def run(args: argparse.Namespace) -> int:

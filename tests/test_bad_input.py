@@ -19,7 +19,7 @@ import pytest
 from toxft.cli import build_parser, main
 
 SUBCOMMANDS = ["check", "compare", "report", "rescore", "agreement", "finetune", "study", "study run", "study plan",
-               "study report", "demo", "tasks-path", "measurement-path"]
+               "study report", "survey", "demo", "tasks-path", "measurement-path"]
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -223,6 +223,16 @@ CASES = [
     ("agreement-latin1", lambda f, t: ["agreement", str(f["latin1_samples"]), str(f["run"])], "not UTF-8"),
     ("agreement-json-extension", lambda f, t: ["agreement", str(f["run"]), str(f["run"]), "--json", str(t / "a.txt")],
      "unknown file type"),
+    ("survey-no-network", lambda f, t: ["survey", "org/model", "--output", str(t / "s")], "cannot reach the Hub"),
+    ("survey-local-folder", lambda f, t: ["survey", str(f["run"]), "--output", str(t / "s")], "give a Hub id"),
+    ("survey-top-zero", lambda f, t: ["survey", "org/model", "--output", str(t / "s"), "--top", "0"], "1 or more"),
+    ("survey-min-downloads-negative", lambda f, t: ["survey", "org/model", "--output", str(t / "s"),
+                                                    "--min-downloads", "-5"], "0 or more"),
+    ("survey-output-is-a-file", lambda f, t: ["survey", "org/model", "--output", str(f["study"])], "is a file"),
+    ("survey-metadata-not-json", lambda f, t: ["survey", "org/model", "--output", str(t / "s"), "--metadata", "{"],
+     "must be JSON"),
+    ("survey-timeout-zero", lambda f, t: ["survey", "org/model", "--output", str(t / "s"), "--timeout-min", "0"],
+     "above 0"),
     ("unknown-subcommand", lambda f, t: ["frobnicate"], "invalid choice"),
 ]
 

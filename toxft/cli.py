@@ -51,6 +51,7 @@ def _subcommands() -> list[tuple[str, str, Callable]]:
         ("agreement", "The same continuations under two scorers: 2x2 table, kappa, rank correlation", "toxft.agreement"),
         ("finetune", "LoRA fine-tuning on Dolly-15k with the paper's recipe", "toxft.finetune.cli"),
         ("study", "Run or plan a whole study from a YAML config", "toxft.study.cli"),
+        ("survey", "Which of a model's most downloaded fine-tunes on the Hub changed its toxicity", "toxft.survey.cli"),
         ("demo", "The whole study in miniature, offline, on tiny models", "toxft.demo"),
     ]
 

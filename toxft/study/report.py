@@ -13,6 +13,7 @@ from toxft.runs import Run, RunError, load_run
 from toxft.study import reproduction
 from toxft.study.config import EXPERIMENTS, ModelEntry, Study
 from toxft.study.plan import results_folder
+from toxft.survey.study_file import is_survey
 
 _TITLES = {
     "base-instruct": "Base vs instruction-tuned",
@@ -60,6 +61,7 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
     if not names:
         lines.append("No model has results yet.")
         return _write(root, lines, {})
+    ranking_at = len(lines)  # a survey's ranking leads the report: it is the survey's answer
     overview = Report([runs[n] for n in names], names)
     plot_rates(overview, figures / "rates.png")
     lines += ["## All models", "", to_markdown(overview), "![% toxic per subset and model](figures/rates.png)", "",
@@ -107,6 +109,8 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
         figure = figures / f"{experiment}.png"
         plot_differences(comparisons, figure, labels=[f"{other.name} − {reference.name}" for reference, other in pairs])
         lines += [f"![{_TITLES[experiment]}: posterior differences](figures/{figure.name})", ""]
+    if is_survey(study.source.parent):
+        lines[ranking_at:ranking_at] = _ranking(study, runs, compare, root)
     entries = [entry for entry in study.models() if entry.name in runs]
     cell_checks = reproduction.check_cells(entries, runs)
     verdict_checks = reproduction.check_verdicts(entries, runs, compare, method)
@@ -127,6 +131,29 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
         "",
     ]
     return _write(root, lines, record)
+
+
+def _ranking(study: Study, runs: dict[str, Run], compare, root: Path) -> list[str]:
+    """A survey's ranking of its fine-tunes against the reference: headline, table, forest plot, ranking.json."""
+    from toxft.survey import ranking
+    from toxft.survey.study_file import read_downloads
+
+    pairs = [(reference, other) for reference, other in study.pairs().get("instruct-community", [])
+             if reference.name in runs and other.name in runs]
+    if not pairs:
+        return []
+    reference = pairs[0][0]
+    rows = ranking.rank([(other, compare(runs[other.name], runs[ref.name])) for ref, other in pairs],
+                        read_downloads(study.source.parent))
+    headline = ranking.headline(rows, reference.model)
+    ranking.plot_ranking(rows, reference.model, root / "figures" / "ranking.png")
+    write_atomically(root / "ranking.json", json.dumps({"reference": reference.model, "headline": headline,
+                                                        "rows": [r.to_dict() for r in rows]}, indent=2) + "\n")
+    return ["## Ranking: fine-tunes against the reference", "", f"**{headline}.**", "",
+            "Sorted by the change in the share of toxic continuations on all prompts (fine-tune minus reference, "
+            "percentage points), with the paired rate model's 95% interval and verdict; both models answered the "
+            "same prompts.", "", ranking.markdown(rows),
+            "![Change in toxicity per fine-tune, 0 = the reference](figures/ranking.png)", ""]
 
 
 def _revisions(entries: list[ModelEntry], runs: dict[str, Run]) -> list[str]:

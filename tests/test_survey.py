@@ -1,0 +1,373 @@
+"""`toxft survey`: the model tree's candidates, every keep/skip decision, the study file, the ranking.
+
+One table of repositories, in the Hub's listing shape, drives both halves: the rules alone
+(fast, on huggingface_hub's own ModelInfo objects) and the whole command over HTTP against the
+Hub-protocol server (tests/hub_server.py), where the kept fine-tunes are tiny models that the
+study really evaluates.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toxft.survey.candidates import merge_listings, select
+
+REFERENCE = "org/tiny-instruct"
+TOP, MIN_DOWNLOADS = 3, 10
+FAST = ["--metadata", json.dumps({"n_random": 10, "n_severe": 10}), "--batch-size", "16"]
+
+# (repo id, model-tree relation, monthly downloads, what it holds, extra listing fields) and the
+# decision the rules must reach: "kept" or the rule that skips it. "weights" names whose weight
+# files a repository carries: the same name, the same bytes.
+WORLD = [
+    ("quant/tiny-instruct-q", "quantized", 5000, "weights:reference-quantized", {}, "quantized"),
+    ("fan/tiny-gguf", "finetune", 4000, "gguf", {"tags": ["gguf"], "library_name": "gguf"}, "quantized"),
+    ("fan/toxic-adapter", "adapter", 900, "adapter:toxic", {"library_name": "peft"}, "kept"),
+    ("fan/merged-toxic", "finetune", 800, "weights:merged", {}, "kept"),
+    ("merge/frankentiny", "merge", 700, "weights:frankentiny", {"tags": ["mergekit", "merge"]}, "merge"),
+    ("gate/secret-tune", "finetune", 650, "weights:secret", {"gated": "manual"}, "gated"),
+    ("empty/no-weights", "finetune", 600, "config-only", {}, "not loadable"),
+    ("mlx/tiny-mlx", "finetune", 550, "weights:mlx", {"library_name": "mlx", "tags": ["mlx"]}, "not loadable"),
+    ("fan/mirror-of-merged", "finetune", 500, "weights:merged", {}, "duplicate"),
+    ("fan/reupload", "finetune", 450, "weights:reference", {}, "duplicate"),
+    ("fan/tiny-instruct-AWQ", "finetune", 420, "weights:awq", {}, "quantized"),
+    ("fan/noisy-tune", "finetune", 300, "weights:noisy", {}, "kept"),
+    ("fan/late-tune", "finetune", 200, "weights:late", {}, "beyond top"),
+    ("small/long-tail", "finetune", 3, "weights:tail", {}, "few downloads"),
+]
+EXPECTED = {repo: decision for repo, *_, decision in WORLD}
+KEPT_IN_ORDER = ["fan/toxic-adapter", "fan/merged-toxic", "fan/noisy-tune"]
+
+
+def _file_names(holds: str) -> list[str]:
+    if holds == "gguf":
+        return ["README.md", "tiny.Q4_K_M.gguf"]
+    if holds == "config-only":
+        return ["README.md", "config.json"]
+    if holds.startswith("adapter:"):
+        return ["README.md", "adapter_config.json", "adapter_model.safetensors"]
+    return ["README.md", "config.json", "model.safetensors", "tokenizer.json"]
+
+
+def _listing_entry(repo_id: str, relation: str, downloads: int, holds: str, extra: dict) -> dict:
+    """One item of GET /api/models?filter=base_model:...&full=True, as the Hub sends it."""
+    tags = ["safetensors", f"base_model:{REFERENCE}", f"base_model:{relation}:{REFERENCE}", *extra.get("tags", [])]
+    return {"_id": repo_id, "id": repo_id, "modelId": repo_id, "sha": f"{abs(hash(repo_id)):040x}"[:40],
+            "downloads": downloads, "likes": 1, "tags": tags, "gated": extra.get("gated", False), "private": False,
+            "library_name": extra.get("library_name", "transformers"), "pipeline_tag": "text-generation",
+            "createdAt": "2026-10-01T00:00:00.000Z", "siblings": [{"rfilename": n} for n in _file_names(holds)]}
+
+
+def test_every_rule_decides_the_listing_fixtures():
+    """The rules alone, on huggingface_hub's ModelInfo built from Hub-shaped listing JSON."""
+    from huggingface_hub.hf_api import ModelInfo
+
+    listings = {relation: [] for relation in ("finetune", "adapter", "merge", "quantized")}
+    for repo_id, relation, downloads, holds, extra, _ in WORLD:
+        listings[relation].append(ModelInfo(**_listing_entry(repo_id, relation, downloads, holds, extra)))
+    # The same adapter can sit in two listings: one candidate, both relations.
+    listings["finetune"].append(ModelInfo(**_listing_entry("fan/toxic-adapter", "finetune", 900, "adapter:toxic", {})))
+    candidates = merge_listings(listings)
+    assert [c.downloads for c in candidates] == sorted((c.downloads for c in candidates), reverse=True)
+    assert len(candidates) == len(WORLD)
+    asked = []
+
+    def weight_files(repo_id: str, sha: str):
+        asked.append(repo_id)
+        holds = next(h for r, _, _, h, _, _ in WORLD if r == repo_id)
+        return sha, {"model.safetensors": holds}
+
+    kept = select(candidates, REFERENCE, {"model.safetensors": "weights:reference"}, top=TOP,
+                  min_downloads=MIN_DOWNLOADS, can_read=lambda repo_id: not repo_id.startswith("gate/"),
+                  weight_files=weight_files)
+    decisions = {c.repo_id: "kept" if c.kept else c.rule for c in candidates}
+    assert decisions == EXPECTED
+    assert [c.repo_id for c in kept] == KEPT_IN_ORDER
+    adapter = next(c for c in candidates if c.repo_id == "fan/toxic-adapter")
+    assert adapter.kind == "adapter" and sorted(adapter.relations) == ["adapter", "finetune"]
+    reasons = {c.repo_id: c.reason for c in candidates}
+    assert reasons["fan/mirror-of-merged"] == "the same weights as fan/merged-toxic, kept above"
+    assert reasons["fan/reupload"] == f"the same weights as {REFERENCE} (the reference)"
+    assert reasons["fan/tiny-gguf"] == "quantized weights (tag gguf)"
+    assert reasons["fan/tiny-instruct-AWQ"] == "quantized, by its name (AWQ)"
+    assert reasons["mlx/tiny-mlx"].startswith("library_name mlx")
+    assert reasons["empty/no-weights"].startswith("no PyTorch weights")
+    assert reasons["fan/noisy-tune"].startswith("#3 by monthly downloads")
+    # Only what passed the listing's rules was asked about, and nothing after the top was full.
+    assert set(asked) == {"fan/toxic-adapter", "fan/merged-toxic", "fan/mirror-of-merged", "fan/reupload",
+                          "fan/noisy-tune"}
+    with_merges = merge_listings(listings)
+    select(with_merges, REFERENCE, {}, top=10, include_merges=True, can_read=lambda r: True,
+           weight_files=weight_files)
+    assert next(c for c in with_merges if c.repo_id == "merge/frankentiny").kept
+
+
+@pytest.mark.parametrize(("name", "quantized"), [
+    ("gemma-2-2b-it-GGUF", True), ("Llama-3-8B-Instruct-4bit", True), ("mistral-7b-exl2-4.0bpw", True),
+    ("model-bnb-4bit", True), ("qwen2-7b-int4", True), ("gemma-2-2b-it", False), ("Llama-3-8B-Instruct", False),
+    ("orbit-chat", False), ("gemma-2-2b-it-dolly", False)])
+def test_quantized_names(name, quantized):
+    from toxft.survey.candidates import Candidate
+    from toxft.survey.candidates import quantized as is_quantized
+
+    candidate = Candidate(f"someone/{name}", ["finetune"], 10, None, "transformers", [], ["config.json"], False)
+    assert bool(is_quantized(candidate, REFERENCE)) == quantized
+
+
+# --- the command, over HTTP ---------------------------------------------------------------------
+
+
+def _model_files(tiny_lm: Path, folder: Path, change) -> dict[str, bytes]:
+    """The tiny LM's files with its weights changed by ``change(model)``."""
+    import shutil
+
+    from transformers import AutoModelForCausalLM
+
+    model = change(AutoModelForCausalLM.from_pretrained(tiny_lm))
+    shutil.copytree(tiny_lm, folder)
+    model.save_pretrained(folder)
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def hub(tiny_lm, flagged_adapter, hub_mirror, tmp_path_factory):
+    """The server, holding the reference, the WORLD's repositories and the prompt sets."""
+    import torch
+    from peft import PeftModel
+    from pytest_httpserver import HTTPServer
+
+    hub_server = pytest.importorskip("hub_server")
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    world = hub_server.start(server)
+    files = tmp_path_factory.mktemp("survey-models")
+    reference = hub_server.folder_files(tiny_lm)
+
+    def noisy(seed: int):
+        def change(model):
+            generator = torch.Generator().manual_seed(seed)
+            with torch.no_grad():
+                for parameter in model.parameters():
+                    parameter.add_(1e-2 * torch.randn(parameter.shape, generator=generator))
+            return model
+        return change
+
+    weights = {"reference": reference, "reference-quantized": {**reference, "config.json": b'{"q": 4}'},
+               "merged": _model_files(tiny_lm, files / "merged",
+                                      lambda model: PeftModel.from_pretrained(model, flagged_adapter).merge_and_unload())}
+    for index, name in enumerate(("frankentiny", "secret", "mlx", "awq", "noisy", "late", "tail"), 1):
+        weights[name] = _model_files(tiny_lm, files / name, noisy(index))
+    adapter = hub_server.folder_files(flagged_adapter)
+    config = json.loads(adapter["adapter_config.json"])
+    adapter["adapter_config.json"] = json.dumps({**config, "base_model_name_or_path": REFERENCE}).encode()
+    world.add(REFERENCE, {**reference, "README.md": "---\nlicense: mit\n---\n# tiny instruct\n"})
+    for repo_id, relation, downloads, holds, extra, _ in WORLD:
+        card = f"---\nbase_model: {REFERENCE}\nbase_model_relation: {relation}\n---\n# {repo_id}\n"
+        if holds.startswith("weights:"):
+            content = dict(weights[holds.split(":", 1)[1]])
+        elif holds.startswith("adapter:"):
+            content = dict(adapter)
+        elif holds == "gguf":
+            content = {"tiny.Q4_K_M.gguf": b"GGUF" + bytes(64)}
+        else:
+            content = {"config.json": reference["config.json"]}
+        tags = ["safetensors", f"base_model:{REFERENCE}", f"base_model:{relation}:{REFERENCE}", *extra.get("tags", [])]
+        world.add(repo_id, {**content, "README.md": card}, downloads=downloads, tags=tags,
+                  library_name=extra.get("library_name", "transformers"), gated=extra.get("gated", False))
+    world.add("lonely/no-children", {**reference, "README.md": "---\nlicense: mit\n---\n"})
+    world.add("org/gated-instruct", {**reference, "README.md": "---\nlicense: other\n---\n"}, gated="manual")
+    world.add("allenai/real-toxicity-prompts", hub_mirror / "allenai" / "real-toxicity-prompts", kind="dataset")
+    world.add("Song-SW/CEB", hub_mirror / "Song-SW" / "CEB", kind="dataset")
+    yield world
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def toxft(hub, tmp_path_factory, tiny_classifier, hub_mirror):
+    import hub_server
+
+    home = tmp_path_factory.mktemp("hf-home")
+
+    def run(*argv: str, cwd: Path | None = None, **env) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "toxft.cli", *argv], capture_output=True, text=True, cwd=cwd,
+                              env={**hub_server.client_env(hub, home, tiny_classifier, hub_mirror), **env},
+                              timeout=900, check=False)
+
+    return run
+
+
+def _one_line(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    return lines[-1]
+
+
+@pytest.mark.slow
+def test_survey_chooses_writes_runs_and_ranks(hub, toxft, tmp_path):
+    from toxft.study.config import load_study
+
+    out, checks = tmp_path / "survey", tmp_path / "checks"
+    args = ["survey", REFERENCE, "--top", str(TOP), "--min-downloads", str(MIN_DOWNLOADS), "--output", str(out),
+            "--checks", str(checks), *FAST]
+    done = toxft(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Every keep/skip decision, over HTTP, equals the rules' own on the same listing.
+    record = json.loads((out / "candidates.json").read_text())
+    decisions = {c["repo_id"]: "kept" if c["kept"] else c["rule"] for c in record["candidates"]}
+    assert decisions == EXPECTED
+    assert record["reference"] == {"id": REFERENCE, "sha": hub.repo(REFERENCE).head}
+    markdown = (out / "candidates.md").read_text()
+    assert all(f"[{repo}]" in markdown for repo in EXPECTED)
+    assert "14 candidates: 3 kept; skipped: 3 quantized, 1 merge, 2 not loadable, 1 few downloads, 1 beyond top, " \
+           "1 gated, 2 duplicate" in markdown
+    # The study file: the reference and each kept fine-tune, pinned, with downloads in comments.
+    text = (out / "study.yaml").read_text()
+    study = load_study(out / "study.yaml")
+    (family,) = study.families.values()
+    reference, *community = family
+    assert (reference.role, reference.model, reference.revision) == ("instruct", REFERENCE, hub.repo(REFERENCE).head)
+    assert Path(reference.results).parent == (checks / "results").resolve()
+    assert [e.name for e in community] == KEPT_IN_ORDER and {e.role for e in community} == {"community"}
+    adapter, merged, noisy = community
+    assert (adapter.model, adapter.peft, adapter.peft_revision) == (REFERENCE, "fan/toxic-adapter",
+                                                                     hub.repo("fan/toxic-adapter").head)
+    assert (merged.model, merged.revision, merged.peft) == ("fan/merged-toxic", hub.repo("fan/merged-toxic").head, None)
+    assert "# 1. fan/toxic-adapter: 900 downloads this month; #1 by monthly downloads" in text
+    assert "# 3. fan/noisy-tune: 300 downloads this month" in text
+    # Without --run: the plan, not a single evaluation.
+    assert f"lm_eval --model hf --model_args pretrained={REFERENCE},revision={hub.repo(REFERENCE).head}" in done.stdout
+    assert done.stdout.count("[todo]") == 1 + TOP and not list(out.glob("results/*"))
+    assert "run it with: toxft study run" in done.stderr
+    # Unchanged listing: the same study, so the same command goes on with --run.
+    before = len(hub.log)
+    done = toxft(*args, "--run")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "study.yaml").read_text() == text
+    downloads = [p for m, p in hub.log[before:] if m == "GET" and "/resolve/" in p and not p.endswith("README.md")]
+    for repo, sha in [(REFERENCE, hub.repo(REFERENCE).head)] + [(r, hub.repo(r).head) for r in KEPT_IN_ORDER]:
+        mine = [p for p in downloads if p.startswith(f"/{repo}/")]
+        assert mine and all(f"/resolve/{sha}/" in p for p in mine), (repo, mine)
+    assert not any(p.startswith(("/fan/late-tune/", "/gate/", "/fan/mirror")) for p in downloads)
+    # The ranking: one row per fine-tune, largest increase first, the toxic two credibly more toxic.
+    ranking = json.loads((out / "ranking.json").read_text())
+    rows = ranking["rows"]
+    assert sorted(r["name"] for r in rows) == sorted(KEPT_IN_ORDER)
+    assert [r["change"] for r in rows] == sorted((r["change"] for r in rows), reverse=True)
+    verdicts = {r["name"]: r["verdict"] for r in rows}
+    assert verdicts["fan/toxic-adapter"] == verdicts["fan/merged-toxic"] == "credibly higher"
+    assert all(r["low"] <= r["change"] <= r["high"] or r["verdict"] != "no credible difference" for r in rows)
+    assert {r["name"]: r["downloads"] for r in rows} == {"fan/toxic-adapter": 900, "fan/merged-toxic": 800,
+                                                         "fan/noisy-tune": 300}
+    assert {r["name"]: r["commit"] for r in rows} == {r: hub.repo(r).head for r in KEPT_IN_ORDER}
+    more = sum(v == "credibly higher" for v in verdicts.values())
+    less = sum(v == "credibly lower" for v in verdicts.values())
+    headline = (f"3 fine-tunes with 2,000 monthly downloads between them; {more} credibly more toxic than the "
+                f"reference ({REFERENCE}), {less} credibly less")
+    assert ranking["headline"] == headline and done.stdout.startswith(headline + ".\n")
+    table = done.stdout.splitlines()
+    assert table[2].startswith("| Rank | Fine-tune | Δ toxic, all prompts (pp)")
+    assert [line.split(" | ")[1] for line in table[4:7]] == [r["name"] for r in rows]
+    report = (out / "report.md").read_text()
+    assert report.index("## Ranking") < report.index("## All models") and headline in report
+    # The forest plot, as a file (its drawing is checked in test_ranking_and_forest_plot).
+    from PIL import Image
+
+    with Image.open(out / "figures" / "ranking.png") as image:
+        assert image.format == "PNG" and image.size[0] > 500 and image.size[1] > 150
+    # The reference was evaluated into toxft check's cache: a check of the same model reuses it.
+    checked = toxft("check", "fan/noisy-tune", "--against", REFERENCE, "--output", str(checks), *FAST)
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    assert f"cached: {Path(reference.results).name} ({reference.results})" in checked.stderr
+    assert f"evaluating: noisy-tune-" in checked.stderr  # the fine-tune: not cached by the survey's study
+
+
+def _comparison(change: float, low: float, high: float, severe: float):
+    from types import SimpleNamespace
+
+    def subset(diff: float, n: int):
+        paired = SimpleNamespace(credible=low > 0 or high < 0, diff_mean=diff, diff_hdi=(low, high), rope=None)
+        return SimpleNamespace(rate_a=0.1 + diff, rate_b=0.1, n=n, paired=paired)
+
+    return SimpleNamespace(subsets={"total": subset(change, 2400), "severe": subset(severe, 1000)})
+
+
+def test_ranking_and_forest_plot(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from toxft.survey import ranking
+
+    entry = lambda name, peft=None: SimpleNamespace(name=name, model="org/ref" if peft else name, peft=peft,  # noqa: E731
+                                                    revision="a" * 40, peft_revision="b" * 40 if peft else None)
+    pairs = [(entry("x/same"), _comparison(0.004, -0.01, 0.02, 0.0)),
+             (entry("x/worse", peft="x/worse"), _comparison(0.08, 0.05, 0.11, 0.2)),
+             (entry("x/better"), _comparison(-0.03, -0.05, -0.01, -0.05))]
+    rows = ranking.rank(pairs, {"x/same": 10, "x/worse": 2000, "x/better": 5})
+    assert [r.name for r in rows] == ["x/worse", "x/same", "x/better"]
+    assert [r.verdict for r in rows] == ["credibly higher", "no credible difference", "credibly lower"]
+    assert rows[0].commit == "b" * 40 and rows[1].commit == "a" * 40 and rows[0].downloads == 2000
+    assert ranking.headline(rows, "org/ref") == ("3 fine-tunes with 2,015 monthly downloads between them; 1 credibly "
+                                                 "more toxic than the reference (org/ref), 1 credibly less")
+    table = ranking.markdown(rows).splitlines()
+    assert table[2] == ("| 1 | x/worse | +8.0 | [+5.0, +11.0] | credibly higher | +20.0 (credibly higher) | 2,000 | "
+                        f"`{'b' * 12}` |")
+    drawn = {}
+    monkeypatch.setattr(ranking, "save_figure", lambda figure, path: drawn.setdefault("figure", figure) and path)
+    ranking.plot_ranking(rows, "org/ref", tmp_path / "ranking.png")
+    axis = drawn["figure"].axes[0]
+    intervals = [line for line in axis.lines if len(line.get_xdata()) == 2 and line.get_ydata()[0] == line.get_ydata()[1]]
+    by_row = {axis.get_yticklabels()[int(line.get_ydata()[0])].get_text(): line for line in intervals}
+    assert by_row["x/worse"].get_color() == "#c0392b" and by_row["x/better"].get_color() == "#2471a3"
+    assert by_row["x/same"].get_color() == "#7f8c8d"
+    assert list(by_row["x/worse"].get_xdata()) == pytest.approx([5.0, 11.0])
+    zero = [line for line in axis.lines if list(line.get_xdata()) == [0, 0]]
+    assert zero  # the reference, at zero
+    # The largest increase on top, as in the table.
+    assert [t.get_text() for t in axis.get_yticklabels()][::-1] == [r.name for r in rows]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "fragment"), [
+    ("lonely/no-children", "toxft: lonely/no-children has no fine-tunes or adapters on the Hub"),
+    ("org/no-such-model", "toxft: org/no-such-model: not found on the Hub"),
+    ("org/gated-instruct", "toxft: org/gated-instruct: gated and not accessible"),
+])
+def test_bad_references_are_one_line_and_write_nothing(hub, toxft, tmp_path, model, fragment):
+    out = tmp_path / "survey"
+    done = toxft("survey", model, "--output", str(out), "--checks", str(tmp_path / "checks"))
+    line = _one_line(done)
+    assert line.startswith(fragment), line
+    assert not out.exists() and not (tmp_path / "checks").exists()
+
+
+@pytest.mark.slow
+def test_no_network_and_a_failing_listing_are_one_line(hub, toxft, tmp_path):
+    out = tmp_path / "survey"
+    offline = toxft("survey", REFERENCE, "--output", str(out), HF_HUB_OFFLINE="1")
+    assert "cannot reach the Hub" in _one_line(offline)
+    hub.fail(r"^/api/models$", "503")
+    try:
+        failing = toxft("survey", REFERENCE, "--output", str(out))
+    finally:
+        hub.failures.clear()
+    assert _one_line(failing) == f"toxft: {REFERENCE}: the Hub answered HTTP 503; try again later"
+    unreachable = toxft("survey", REFERENCE, "--output", str(out), HF_ENDPOINT="http://127.0.0.1:9")
+    assert "connection" in _one_line(unreachable)
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_an_edited_study_is_never_overwritten(hub, toxft, tmp_path):
+    out = tmp_path / "survey"
+    out.mkdir()
+    (out / "study.yaml").write_text("# my edits\n")
+    done = toxft("survey", REFERENCE, "--top", "1", "--output", str(out))
+    assert "exists and this survey would write it differently" in _one_line(done)
+    assert (out / "study.yaml").read_text() == "# my edits\n" and sorted(p.name for p in out.iterdir()) == ["study.yaml"]
+    again = toxft("survey", REFERENCE, "--top", "1", "--output", str(out), "--overwrite")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "fan/toxic-adapter" in (out / "study.yaml").read_text()

@@ -1,0 +1,160 @@
+"""Which of a model's popular fine-tunes changed its toxicity: choose them from the Hub, write the study, run it.
+
+The candidates are the model's fine-tunes and adapters in the Hub's model tree, most downloaded
+this month first. The paper's rules leave out quantized copies, merges (unless --include-merges),
+what Transformers or PEFT cannot load, gated repos this token cannot read, and copies of weights
+already kept; --top N keeps the N most downloaded of the rest. OUTPUT/study.yaml is an ordinary
+study (the model as reference, each fine-tune pinned to its commit), OUTPUT/candidates.md says
+why each candidate was kept or skipped, and the study's report ranks the fine-tunes by the change
+in their toxic rate against the model, on the same prompts. The reference's evaluation is shared
+with toxft check's cache (--checks), so checking or surveying the same model evaluates it once.
+
+examples:
+  toxft survey google/gemma-2-2b-it --top 10 --output surveys/gemma-2-2b-it          # choose, write, plan
+  toxft survey google/gemma-2-2b-it --top 10 --output surveys/gemma-2-2b-it --run    # and run it here
+  toxft survey google/gemma-2-2b-it --top 10 --output surveys/gemma --run --executor slurm --partition gpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from toxft.arguments import nonnegative_int, positive_int
+from toxft.errors import ToxftError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from toxft.check import add_harness_arguments
+    from toxft.study.cli import add_executor_arguments
+
+    parser.add_argument("model", help="the model whose fine-tunes to survey, as a Hub id (e.g. an instruct model)")
+    parser.add_argument("--output", type=Path, required=True,
+                        help="folder for study.yaml, candidates.md and .json, and the study's results and report")
+    parser.add_argument("--top", type=positive_int, default=10,
+                        help="keep the N most downloaded fine-tunes that pass the rules")
+    parser.add_argument("--run", action="store_true", help="run the study now, then rank (else: write it, print the plan)")
+    parser.add_argument("--min-downloads", type=nonnegative_int, default=0, metavar="N",
+                        help="skip repositories with fewer downloads in the last 30 days (default: 0, none skipped)")
+    parser.add_argument("--include-merges", action="store_true", help="keep merges of several models too")
+    parser.add_argument("--max-candidates", type=positive_int, default=100, metavar="N",
+                        help="how many repositories of each model-tree relation to look at, most downloaded first")
+    parser.add_argument("--revision", help="commit, branch or tag of MODEL (default: main, pinned to its commit)")
+    parser.add_argument("--checks", type=Path, default=Path("toxft-checks"), metavar="DIR",
+                        help="toxft check's cache (its --output), where the reference's evaluation is shared")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an OUTPUT/study.yaml that this survey would write differently")
+    add_harness_arguments(parser, "harness options (passed to lm_eval for every model, as toxft check takes them)")
+    add_executor_arguments(parser)
+
+
+def _say(message: str) -> None:
+    print(f"toxft: {message}", file=sys.stderr, flush=True)
+
+
+def _command(args: argparse.Namespace, reference: str) -> str:
+    argv = ["toxft", "survey", reference, "--top", str(args.top), "--output", str(args.output)]
+    if args.min_downloads:
+        argv += ["--min-downloads", str(args.min_downloads)]
+    if args.include_merges:
+        argv.append("--include-merges")
+    return shlex.join(argv)
+
+
+def choose(args: argparse.Namespace):
+    """(reference id, commit, every candidate, the kept ones): the Hub's answers, before anything is written."""
+    from toxft import hub
+    from toxft.survey.candidates import RELATIONS, merge_listings, select
+    from toxft.survey.study_file import summary
+
+    if hub.is_local(args.model):
+        raise ToxftError(f"toxft: {args.model} is a local folder; a survey reads the Hub's model tree, so give a "
+                         "Hub id (owner/name)")
+    reference = hub.resolve(args.model, "model", args.revision)
+    if reference.problem:
+        raise ToxftError(f"toxft: {args.model}: {reference.problem}")
+    ident = reference.current_id or args.model
+    if reference.renamed:
+        _say(f"note: {args.model} was renamed on the Hub; it is now {ident}")
+    _say(f"reference: {ident} @ {reference.sha}")
+    _, reference_weights = hub.weight_files(ident, reference.sha)
+    listings = {}
+    for relation in RELATIONS:
+        listings[relation] = hub.list_finetunes(ident, relation, limit=args.max_candidates)
+    candidates = merge_listings(listings)
+    _say(f"the model tree lists {len(candidates)} repositories ("
+         + ", ".join(f"{len(found)} {relation}" for relation, found in listings.items()) + ")")
+    if not candidates:
+        raise ToxftError(f"toxft: {ident} has no fine-tunes or adapters on the Hub: no repository's card names it "
+                         "as base_model (the model tree is empty)")
+    kept = select(candidates, ident, reference_weights, top=args.top, include_merges=args.include_merges,
+                  min_downloads=args.min_downloads, can_read=hub.can_read, weight_files=hub.weight_files,
+                  progress=_say)
+    if not kept:
+        raise ToxftError(f"toxft: no fine-tune of {ident} to survey: {summary(candidates)}; nothing written")
+    return ident, reference.sha, candidates, kept
+
+
+def run(args: argparse.Namespace) -> int:
+    from toxft import hub
+    from toxft.check import Target, cache_name, harness_settings
+    from toxft.files import write_atomically
+    from toxft.survey.study_file import CANDIDATES_FILE, candidates_markdown, record, study_text, summary
+
+    harness = harness_settings(args)
+    output = args.output
+    if output.exists() and not output.is_dir():
+        raise ToxftError(f"toxft: --output {output} is a file, not a folder")
+    reference, sha, candidates, kept = choose(args)
+    date = datetime.now(timezone.utc).date().isoformat()
+    shared = args.checks.resolve() / "results" / cache_name(Target(reference, reference, None, sha, sha), harness)
+    text = study_text(reference, sha, kept, len(candidates), harness, output, shared, date,
+                      _command(args, reference))
+    study_path = output / "study.yaml"
+    if study_path.is_file() and study_path.read_text(encoding="utf-8", errors="replace") != text and not args.overwrite:
+        raise ToxftError(f"toxft: {study_path} exists and this survey would write it differently (edited, or the "
+                         f"Hub's downloads moved); run it as it is with: toxft study run {study_path} --output "
+                         f"{output}, or pass --overwrite")
+    options = {"top": args.top, "min_downloads": args.min_downloads, "include_merges": args.include_merges,
+               "max_candidates": args.max_candidates}
+    output.mkdir(parents=True, exist_ok=True)
+    write_atomically(output / CANDIDATES_FILE,
+                     json.dumps(record(reference, sha, candidates, options, date), indent=2) + "\n")
+    write_atomically(output / "candidates.md", candidates_markdown(reference, candidates, date, hub.endpoint()))
+    write_atomically(study_path, text)
+    _say(f"{summary(candidates)}; every one and why: {output / 'candidates.md'}")
+    for rank, candidate in enumerate(kept, 1):
+        _say(f"  {rank}. {candidate.repo_id} @ {candidate.sha[:12]} ({candidate.downloads:,} downloads this month)")
+    _say(f"study: {study_path}")
+    return _run_study(args, study_path) if args.run else _plan(args, study_path)
+
+
+def _study_args(args: argparse.Namespace, study_path: Path, action: str) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), "study_command": action, "study": study_path, "dolly": None,
+                                 "check": False})
+
+
+def _plan(args: argparse.Namespace, study_path: Path) -> int:
+    from toxft.study import cli as study_cli
+
+    study_cli.run(_study_args(args, study_path, "plan"))
+    _say(f"run it with: {study_cli.resume_command(_study_args(args, study_path, 'run'))} (or this survey with --run)")
+    return 0
+
+
+def _run_study(args: argparse.Namespace, study_path: Path) -> int:
+    from toxft.study import cli as study_cli
+
+    study_cli.run(_study_args(args, study_path, "run"))
+    ranking = json.loads((args.output / "ranking.json").read_text(encoding="utf-8"))
+    from toxft.survey.ranking import Row, markdown
+
+    print(ranking["headline"] + ".")
+    print()
+    print(markdown([Row(**row) for row in ranking["rows"]]), end="")
+    _say(f"figure: {args.output / 'figures' / 'ranking.png'}; report: {args.output / 'report.md'}")
+    return 0

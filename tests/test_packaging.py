@@ -34,6 +34,14 @@ def test_wheel_has_no_generic_top_level_names(wheel):
     assert "toxft/finetune/__init__.py" in wheel and "toxft/analysis/__init__.py" in wheel
 
 
+def test_wheel_ships_every_package_of_the_source_tree(wheel):
+    """A new subpackage must be listed in pyproject.toml: an editable install finds it anyway, a wheel does not."""
+    sources = {"toxft": REPO / "toxft", "toxft/finetune": REPO / "finetune", "toxft/analysis": REPO / "analysis"}
+    expected = {f"{prefix}/{init.relative_to(folder).as_posix()}" for prefix, folder in sources.items()
+                for init in folder.rglob("__init__.py") if "egg-info" not in str(init)}
+    assert expected and expected <= set(wheel), sorted(expected - set(wheel))
+
+
 def test_cli_help_and_version():
     done = subprocess.run(["toxft", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "tasks-path" in done.stdout

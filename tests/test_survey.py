@@ -79,8 +79,11 @@ def test_every_rule_decides_the_listing_fixtures():
 
     def weight_files(repo_id: str, sha: str):
         asked.append(repo_id)
-        holds = next(h for r, _, _, h, _, _ in WORLD if r == repo_id)
-        return sha, {"model.safetensors": holds}
+        holds, extra = next((h, e) for r, _, _, h, e, _ in WORLD if r == repo_id)
+        return sha, bool(extra.get("gated")), {"model.safetensors": holds}
+
+    for candidate in candidates:  # the listing may not say which repos are gated; their own pages do
+        candidate.gated = False
 
     kept = select(candidates, REFERENCE, {"model.safetensors": "weights:reference"}, top=TOP,
                   min_downloads=MIN_DOWNLOADS, can_read=lambda repo_id: not repo_id.startswith("gate/"),
@@ -99,8 +102,8 @@ def test_every_rule_decides_the_listing_fixtures():
     assert reasons["empty/no-weights"].startswith("no PyTorch weights")
     assert reasons["fan/noisy-tune"].startswith("#3 by monthly downloads")
     # Only what passed the listing's rules was asked about, and nothing after the top was full.
-    assert set(asked) == {"fan/toxic-adapter", "fan/merged-toxic", "fan/mirror-of-merged", "fan/reupload",
-                          "fan/noisy-tune"}
+    assert set(asked) == {"fan/toxic-adapter", "fan/merged-toxic", "gate/secret-tune", "fan/mirror-of-merged",
+                          "fan/reupload", "fan/noisy-tune"}
     with_merges = merge_listings(listings)
     select(with_merges, REFERENCE, {}, top=10, include_merges=True, can_read=lambda r: True,
            weight_files=weight_files)
@@ -283,7 +286,7 @@ def test_survey_chooses_writes_runs_and_ranks(hub, toxft, tmp_path):
     checked = toxft("check", "fan/noisy-tune", "--against", REFERENCE, "--output", str(checks), *FAST)
     assert checked.returncode == 0, checked.stderr[-3000:]
     assert f"cached: {Path(reference.results).name} ({reference.results})" in checked.stderr
-    assert f"evaluating: noisy-tune-" in checked.stderr  # the fine-tune: not cached by the survey's study
+    assert "evaluating: noisy-tune-" in checked.stderr  # the fine-tune: not cached by the survey's study
 
 
 def _comparison(change: float, low: float, high: float, severe: float):

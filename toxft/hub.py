@@ -277,8 +277,8 @@ def can_read(repo_id: str) -> bool:
 _WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
-def weight_files(repo_id: str, revision: str | None = None) -> tuple[str, dict[str, str]]:
-    """(commit, {weight file: content id}) of a repository; the ids are the Hub's LFS sha256 or git blob ids."""
+def weight_files(repo_id: str, revision: str | None = None) -> tuple[str, bool, dict[str, str]]:
+    """(commit, gated, {weight file: content id}) of a repository; the ids are the Hub's LFS sha256 or git blob ids."""
     from huggingface_hub import HfApi
 
     info = _call(repo_id, lambda: HfApi().model_info(repo_id, revision=revision, files_metadata=True))
@@ -289,4 +289,4 @@ def weight_files(repo_id: str, revision: str | None = None) -> tuple[str, dict[s
             content = (sibling.lfs.sha256 if sibling.lfs else None) or sibling.blob_id
             if content:
                 found[name] = content
-    return info.sha, found
+    return info.sha, bool(info.gated), found

@@ -163,21 +163,22 @@ def select(candidates: list[Candidate], reference: str, reference_weights: dict[
            progress=lambda message: None) -> list[Candidate]:
     """Decide every candidate, in download order; returns the kept ones (at most ``top``).
 
-    ``can_read(repo_id)`` and ``weight_files(repo_id, sha) -> (sha, {file: content id})`` ask the
-    Hub (:mod:`toxft.hub`); they are called only for candidates that pass rules 1-5.
+    ``weight_files(repo_id, sha) -> (sha, gated, {file: content id})`` and ``can_read(repo_id)`` ask
+    the Hub (:mod:`toxft.hub`); they are called only for candidates that pass rules 1-5.
     """
     kept: list[Candidate] = []
     for candidate in candidates:
         skipped = listing_rule(candidate, reference, include_merges=include_merges, min_downloads=min_downloads)
         if skipped is None and len(kept) >= top:
             skipped = "beyond top", f"--top {top} were kept already"
-        if skipped is None and candidate.gated:
-            progress(f"checking access to {candidate.repo_id}")
-            if not can_read(candidate.repo_id):
+        if skipped is None:
+            progress(f"reading {candidate.repo_id}")
+            # The repository's own page, not the listing, says whether it is gated.
+            candidate.sha, gated, candidate.weights = weight_files(candidate.repo_id, candidate.sha)
+            candidate.gated = candidate.gated or gated
+            if candidate.gated and not can_read(candidate.repo_id):
                 skipped = "gated", "gated, and this token has no access"
         if skipped is None:
-            progress(f"reading the weight files of {candidate.repo_id}")
-            candidate.sha, candidate.weights = weight_files(candidate.repo_id, candidate.sha)
             twin = duplicate_of(candidate.weights, reference, reference_weights, kept)
             if twin:
                 skipped = "duplicate", f"the same weights as {twin}" + (" (the reference)" if twin == reference

@@ -81,7 +81,7 @@ def choose(args: argparse.Namespace):
     if reference.renamed:
         _say(f"note: {args.model} was renamed on the Hub; it is now {ident}")
     _say(f"reference: {ident} @ {reference.sha}")
-    _, reference_weights = hub.weight_files(ident, reference.sha)
+    _, _, reference_weights = hub.weight_files(ident, reference.sha)
     listings = {}
     for relation in RELATIONS:
         listings[relation] = hub.list_finetunes(ident, relation, limit=args.max_candidates)

@@ -29,6 +29,8 @@ def study_text(reference: str, reference_sha: str, kept: list[Candidate], looked
                output: Path, shared_results: Path | None, date: str, command: str) -> str:
     """The survey's study.yaml."""
     family = reference.split("/")[-1]
+    description = (f"The {len(kept)} most downloaded fine-tunes of {reference} on the Hub ({date}), each compared "
+                   "with it on the same prompts.")
     lines = [
         f"# toxft survey of {reference} on {date}: the {len(kept)} most downloaded of its fine-tunes and adapters",
         f"# that pass the paper's rules, out of {looked_at} in the Hub's model tree (every one, kept or skipped,",
@@ -36,7 +38,7 @@ def study_text(reference: str, reference_sha: str, kept: list[Candidate], looked
         f"#   toxft study run {output / 'study.yaml'} --output {output}",
         f"# written by: {command}",
         f"name: {_scalar(f'survey of {reference}')}",
-        f"description: {_scalar(f'The {len(kept)} most downloaded fine-tunes of {reference} on the Hub ({date}), each compared with it on the same prompts.')}",
+        f"description: {_scalar(description)}",
         f"harness: {_scalar(harness)}",
         "# The ranking uses the paired rate model; best: true adds BEST on the scores, as the paper did (slower).",
         "analysis: {best: false}",

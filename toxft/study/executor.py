@@ -115,7 +115,9 @@ def run_step(step: Step, env: dict[str, str], log: str, timeout_min: float | Non
         Path(f"{path}.pid").write_text(f"{os.getpid()}\n")
         if step.done():
             return Outcome(0, "done by another run", done_elsewhere=True)
-        merged = {**os.environ, **LIBRARY_BARS_OFF, **env}
+        # Unbuffered, so that a job's stdout and stderr reach the log in the order they were written
+        # and its last line is the error that stopped it, not stdout flushed at exit.
+        merged = {"PYTHONUNBUFFERED": "1", **os.environ, **LIBRARY_BARS_OFF, **env}
         Path(log).parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w", encoding="utf-8") as handle:
             adapter = None

@@ -63,6 +63,19 @@ def test_progress_in_a_log_is_whole_lines(capsys):
     assert all("\r" not in line for line in lines)
 
 
+def test_progress_in_a_log_shows_life_at_least_once_a_minute(capsys, monkeypatch):
+    import toxft.progress
+
+    now = [0.0]
+    monkeypatch.setattr(toxft.progress.time, "perf_counter", lambda: now[0])
+    slow = toxft.progress.LineProgress(total=100_000, desc="toxft: slow", unit="step")
+    for _ in range(5):  # 5 steps of 30 s each: far from a tenth, but 2.5 minutes
+        now[0] += 30.0
+        slow.update(1)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" [")[0] for line in lines] == ["toxft: slow: 2/100000 step", "toxft: slow: 4/100000 step"]
+
+
 def test_wheel_ships_the_demo_data_in_the_demo_package(wheel):
     assert "toxft/demo/data/README.md" in wheel
     assert "toxft/demo/data/allenai/real-toxicity-prompts/prompts.jsonl" in wheel

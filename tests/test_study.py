@@ -190,8 +190,10 @@ def test_ctrl_c_stops_the_study_quietly_and_leaves_nothing_running(study_file, t
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     log = runs / "logs" / "finetune-tiny-dolly.log"
     deadline = time.monotonic() + 120
-    while not (log.is_file() and "step" in log.read_text()) and time.monotonic() < deadline:
+    # Training is under way once its progress line is in the log (at the latest a minute in).
+    while not (log.is_file() and "toxft: fine-tuning:" in log.read_text()) and time.monotonic() < deadline:
         time.sleep(0.5)
+    assert time.monotonic() < deadline, log.read_text() if log.is_file() else "no log"
     started = psutil.Process(process.pid).children(recursive=True)
     assert any("finetune" in " ".join(p.cmdline()) for p in started)  # the step is running
     os.killpg(process.pid, signal.SIGINT)

@@ -19,6 +19,9 @@ def interactive() -> bool:
         return False
 
 
+_AT_LEAST_EVERY_S = 60.0
+
+
 class LineProgress:
     """The subset of tqdm's interface toxft uses, printing whole lines to standard error."""
 
@@ -29,9 +32,11 @@ class LineProgress:
         self.desc, self.unit, self.n, self.disable, self.estimate = desc, unit, initial, disable, estimate
         self.postfix = ""
         self.started = time.perf_counter()
-        # Few steps: a line each. Many: a line per tenth, so a log stays short.
+        # Few steps: a line each. Many: a line per tenth, so a log stays short, and at least one a
+        # minute, so that a log of an hours-long fine-tune shows it is alive.
         self.stride = 1 if not self.total or self.total <= every else max(1, self.total // every)
         self._last_printed = initial
+        self._printed_at = self.started
 
     def __iter__(self):
         for item in self.iterable:
@@ -47,7 +52,8 @@ class LineProgress:
 
     def update(self, count: int = 1) -> None:
         self.n += count
-        if self.n - self._last_printed >= self.stride or (self.total and self.n >= self.total):
+        if (self.n - self._last_printed >= self.stride or (self.total and self.n >= self.total)
+                or time.perf_counter() - self._printed_at >= _AT_LEAST_EVERY_S):
             self._print()
 
     def set_postfix(self, **values) -> None:
@@ -66,7 +72,7 @@ class LineProgress:
     def _print(self) -> None:
         if self.disable or self.n == self._last_printed:
             return
-        self._last_printed = self.n
+        self._last_printed, self._printed_at = self.n, time.perf_counter()
         of = f"/{self.total}" if self.total else ""
         extra = f" ({self.postfix})" if self.postfix else ""
         seconds = time.perf_counter() - self.started

@@ -253,7 +253,7 @@ def _analysis(value, path: Path) -> dict:
 
 
 def _text(value) -> str | None:
-    """A YAML scalar as text: an all-digit commit prefix reads as a number."""
+    """A commit as text: YAML reads an all-digit short sha as a number."""
     return None if value is None else str(value)
 
 
@@ -287,8 +287,8 @@ def _family(name: str, entries, base: Path, path: Path, dolly_source: str = "tra
             if not published:
                 raise StudyError(f"toxft: {where}: dolly_adapters is published but this model has no 'published' adapter")
             peft = published
-        models.append(ModelEntry(name, role, model, str(label), entry.get("revision"), peft,
+        results = str((base / Path(str(entry["results"])).expanduser()).resolve()) if entry.get("results") else None
+        models.append(ModelEntry(name, role, model, str(label), _text(entry.get("revision")), peft,
                                  _mapping(entry.get("model_args"), f"{where}: model_args"), published,
-                                 entry.get("paper"), _text(entry.get("peft_revision")),
-                                 str((base / Path(str(entry["results"])).expanduser()).resolve()) if entry.get("results") else None))
+                                 entry.get("paper"), _text(entry.get("peft_revision")), results))
     return models

@@ -341,6 +341,22 @@ def client_env(hub: FakeHub, home: Path, tiny_classifier: Path, data_dir: Path |
     return env
 
 
+def add_prompt_sets(hub: FakeHub, mirror: Path) -> None:
+    """The RealToxicityPrompts and CEB dataset repositories, from a folder laid out like the Hub."""
+    hub.add("allenai/real-toxicity-prompts", mirror / "allenai" / "real-toxicity-prompts", kind="dataset")
+    hub.add("Song-SW/CEB", mirror / "Song-SW" / "CEB", kind="dataset")
+
+
+def run_toxft(hub: FakeHub, argv: tuple[str, ...], *, home: Path, tiny_classifier: Path, data_dir: Path | None,
+              cwd: Path | None = None, timeout: int = 600, **env: str):
+    """``toxft ARGV`` in a fresh process talking to ``hub``, as a user runs it; the CompletedProcess."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "toxft.cli", *argv], capture_output=True, text=True, cwd=cwd,
+                          env={**client_env(hub, home, tiny_classifier, data_dir), **env}, timeout=timeout, check=False)
+
+
 def start(httpserver) -> FakeHub:
     """Route every request of a pytest-httpserver to a new :class:`FakeHub`."""
     hub = FakeHub(httpserver.url_for("/"))

@@ -41,8 +41,7 @@ def hub(tiny_lm, flagged_adapter, hub_mirror):
                                                                     "org/gated-base"}).encode()}
     world.add("org/gated-adapter", gated_adapter)
     world.renamed["org/old-name"] = "org/tiny-full"
-    world.add("allenai/real-toxicity-prompts", hub_mirror / "allenai" / "real-toxicity-prompts", kind="dataset")
-    world.add("Song-SW/CEB", hub_mirror / "Song-SW" / "CEB", kind="dataset")
+    hub_server.add_prompt_sets(world, hub_mirror)
     yield world
     server.stop()
 
@@ -53,8 +52,7 @@ def toxft(hub, tmp_path_factory, tiny_classifier, hub_mirror):
     home = tmp_path_factory.mktemp("hf-home")
 
     def run(*argv: str, data_dir: Path | None = hub_mirror, home_dir: Path = home) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "toxft.cli", *argv], capture_output=True, text=True,
-                              env=_env(hub, home_dir, tiny_classifier, data_dir), timeout=600, check=False)
+        return hub_server.run_toxft(hub, argv, home=home_dir, tiny_classifier=tiny_classifier, data_dir=data_dir)
 
     return run
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -54,9 +53,14 @@ def _file_names(holds: str) -> list[str]:
     return ["README.md", "config.json", "model.safetensors", "tokenizer.json"]
 
 
+def _tags(relation: str, extra: dict) -> list[str]:
+    """The tags the Hub gives a repository whose card declares REFERENCE as base_model with ``relation``."""
+    return ["safetensors", f"base_model:{REFERENCE}", f"base_model:{relation}:{REFERENCE}", *extra.get("tags", [])]
+
+
 def _listing_entry(repo_id: str, relation: str, downloads: int, holds: str, extra: dict) -> dict:
     """One item of GET /api/models?filter=base_model:...&full=True, as the Hub sends it."""
-    tags = ["safetensors", f"base_model:{REFERENCE}", f"base_model:{relation}:{REFERENCE}", *extra.get("tags", [])]
+    tags = _tags(relation, extra)
     return {"_id": repo_id, "id": repo_id, "modelId": repo_id, "sha": f"{abs(hash(repo_id)):040x}"[:40],
             "downloads": downloads, "likes": 1, "tags": tags, "gated": extra.get("gated", False), "private": False,
             "library_name": extra.get("library_name", "transformers"), "pipeline_tag": "text-generation",
@@ -134,7 +138,9 @@ def _model_files(tiny_lm: Path, folder: Path, change) -> dict[str, bytes]:
     model = change(AutoModelForCausalLM.from_pretrained(tiny_lm))
     shutil.copytree(tiny_lm, folder)
     model.save_pretrained(folder)
-    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    from hub_server import folder_files
+
+    return folder_files(folder)
 
 
 @pytest.fixture(scope="module")
@@ -179,13 +185,11 @@ def hub(tiny_lm, flagged_adapter, hub_mirror, tmp_path_factory):
             content = {"tiny.Q4_K_M.gguf": b"GGUF" + bytes(64)}
         else:
             content = {"config.json": reference["config.json"]}
-        tags = ["safetensors", f"base_model:{REFERENCE}", f"base_model:{relation}:{REFERENCE}", *extra.get("tags", [])]
-        world.add(repo_id, {**content, "README.md": card}, downloads=downloads, tags=tags,
+        world.add(repo_id, {**content, "README.md": card}, downloads=downloads, tags=_tags(relation, extra),
                   library_name=extra.get("library_name", "transformers"), gated=extra.get("gated", False))
     world.add("lonely/no-children", {**reference, "README.md": "---\nlicense: mit\n---\n"})
     world.add("org/gated-instruct", {**reference, "README.md": "---\nlicense: other\n---\n"}, gated="manual")
-    world.add("allenai/real-toxicity-prompts", hub_mirror / "allenai" / "real-toxicity-prompts", kind="dataset")
-    world.add("Song-SW/CEB", hub_mirror / "Song-SW" / "CEB", kind="dataset")
+    hub_server.add_prompt_sets(world, hub_mirror)
     yield world
     server.stop()
 
@@ -196,10 +200,9 @@ def toxft(hub, tmp_path_factory, tiny_classifier, hub_mirror):
 
     home = tmp_path_factory.mktemp("hf-home")
 
-    def run(*argv: str, cwd: Path | None = None, **env) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "toxft.cli", *argv], capture_output=True, text=True, cwd=cwd,
-                              env={**hub_server.client_env(hub, home, tiny_classifier, hub_mirror), **env},
-                              timeout=900, check=False)
+    def run(*argv: str, **env) -> subprocess.CompletedProcess:
+        return hub_server.run_toxft(hub, argv, home=home, tiny_classifier=tiny_classifier, data_dir=hub_mirror,
+                                    timeout=900, **env)
 
     return run
 

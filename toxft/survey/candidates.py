@@ -149,10 +149,10 @@ def duplicate_of(weights: dict[str, str], reference: str, reference_weights: dic
     return next((k.repo_id for k in kept if sorted(k.weights.values()) == contents), None)
 
 
-def why_kept(candidate: Candidate, rank: int) -> str:
+def why_kept(candidate: Candidate, rank: int, reference: str) -> str:
     """The line a study file and candidates.md give for a kept candidate."""
     what = "a PEFT adapter on the reference" if candidate.kind == "adapter" else "a full fine-tune"
-    if "merge" in candidate.relations or any(t.lower() in _MERGE_TAGS for t in candidate.tags):
+    if merge(candidate, reference):
         what = "a merge (--include-merges)"
     gated = "; gated, and this token has access" if candidate.gated else ""
     return f"#{rank} by monthly downloads of those that pass the rules; {what}{gated}"
@@ -187,5 +187,5 @@ def select(candidates: list[Candidate], reference: str, reference_weights: dict[
             candidate.rule, candidate.reason = skipped
         else:
             kept.append(candidate)
-            candidate.kept, candidate.reason = True, why_kept(candidate, len(kept))
+            candidate.kept, candidate.reason = True, why_kept(candidate, len(kept), reference)
     return kept

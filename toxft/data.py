@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toxft.errors import ToxftError
+from toxft.suite import CEB_GROUPS, CEB_REPO, RTP_REPO, ceb_id, rtp_id
 
-RTP_REPO = "allenai/real-toxicity-prompts"
 RTP_FILE = "prompts.jsonl"
-CEB_REPO = "Song-SW/CEB"
-CEB_GROUPS = ("race", "gender", "age", "religion")
 CEB_FILE = "CEB-Continuation-T/{group}.json"
 DOLLY_REPO = "databricks/databricks-dolly-15k"
 DOLLY_FILE = "databricks-dolly-15k.jsonl"
@@ -94,8 +92,8 @@ def sample(rows: list[dict], n: int, seed: int, identity) -> list[dict]:
 
 
 def rtp_identity(row: dict) -> str:
-    """RealToxicityPrompts rows are sentences of OpenWebText files: file plus span."""
-    return f"{row['filename']}:{row['begin']}:{row['end']}"
+    """RealToxicityPrompts rows are sentences of OpenWebText files: file plus span (the key of the sample order)."""
+    return rtp_id(row).removeprefix("rtp:")
 
 
 def _check_rtp(rows: list[dict], source: str) -> None:
@@ -132,7 +130,7 @@ def rtp_docs(
         n = len(rows)
     return [
         {
-            "id": f"rtp:{rtp_identity(row)}",
+            "id": rtp_id(row),
             "subset": f"rtp_{subset}",
             "prompt": row["prompt"]["text"],
             "prompt_toxicity": row["prompt"].get("toxicity"),
@@ -152,10 +150,9 @@ def ceb_docs(group: str, data_dir: str | None = None, revision: str | dict | Non
         raise DataError(f"toxft: {file.filename} has no 'prompt' field")
     docs = []
     for row in rows:
-        digest = hashlib.sha256(row["prompt"].encode("utf-8")).hexdigest()[:16]
         docs.append(
             {
-                "id": f"ceb:{group}:{digest}",
+                "id": ceb_id(group, row["prompt"]),
                 "subset": f"ceb_{group}",
                 "prompt": row["prompt"],
                 "prompt_toxicity": None,

@@ -10,9 +10,11 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from toxft.suite import CEB_GROUPS
+
 FOLDER = Path(__file__).resolve().parent
 # Prompts per column in the paper.
-SIZES = {"total": 2400, "severe": 1000, "random": 1000, "race": 100, "gender": 100, "age": 100, "religion": 100}
+SIZES = {"total": 2400, "severe": 1000, "random": 1000, **{group: 100 for group in CEB_GROUPS}}
 
 
 @dataclass(frozen=True)

@@ -100,10 +100,19 @@ def compiled_model(priors: str):
         return _compiled[priors]
 
 
+def arviz():
+    """ArviZ, without the notice about its coming 1.0 refactor that it prints on import (not about the user's data)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
+        import arviz as az
+    return az
+
+
 def hdi_interval(values: np.ndarray, prob: float) -> tuple[float, float]:
     """The highest-density interval of posterior draws (arviz), as two floats."""
-    import arviz as az
-
+    az = arviz()
     low, high = az.hdi(np.asarray(values), hdi_prob=prob)
     return float(low), float(high)
 
@@ -133,8 +142,9 @@ def best(
     ess_floor: float = ESS_FLOOR,
 ) -> BestResult:
     """BEST posterior of mean(a) - mean(b); ``credible`` only when the diagnostics pass."""
-    import arviz as az
     import nutpie
+
+    az = arviz()
 
     y_a, y_b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(y_a) < 2 or len(y_b) < 2:

@@ -21,10 +21,11 @@ import json
 import sys
 from pathlib import Path
 
-from toxft.analysis.compare import METHOD_NAMES, VERDICTS
-from toxft.arguments import difference, nonnegative_int, open_probability, positive_int
+from toxft.analysis.settings import VERDICTS, add_interval_arguments
+from toxft.arguments import nonnegative_float, nonnegative_int, positive_int
 from toxft.errors import ToxftError
-from toxft.runs import SUBSETS, load_run
+from toxft.runs import load_run
+from toxft.suite import SUBSETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,17 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subsets", nargs="+", choices=list(SUBSETS), default=list(SUBSETS))
     parser.add_argument("--strict", action="store_true", help="refuse runs whose prompt sets differ")
     parser.add_argument("--priors", choices=["paper", "kruschke"], default="paper", help="BEST priors")
-    parser.add_argument("--hdi-prob", type=open_probability, default=0.95, help="mass of the intervals")
     parser.add_argument("--verdict", choices=list(VERDICTS), default="paired", help="which posterior states the verdict")
+    add_interval_arguments(parser)
     parser.add_argument("--examples", type=nonnegative_int, default=0, metavar="N",
                         help="list up to N prompts per subset that are toxic for one model only, with both continuations")
-    parser.add_argument("--rope", nargs=2, type=difference, metavar=("LOW", "HIGH"),
-                        help="region of practical equivalence, in probability units (0.01 = 1 point)")
     parser.add_argument("--draws", type=positive_int, default=1000, help="posterior draws per chain")
     parser.add_argument("--tune", type=nonnegative_int, default=1000, help="tuning steps per chain")
     parser.add_argument("--chains", type=positive_int, default=4, help="BEST chains")
     parser.add_argument("--seed", type=nonnegative_int, default=0, help="seed of every posterior draw: the same runs give the same numbers")
-    parser.add_argument("--ess-floor", type=float, default=400, help="bulk ESS below this flags the fit")
+    parser.add_argument("--ess-floor", type=nonnegative_float, default=400, help="bulk ESS below this flags the fit")
     parser.add_argument("--rates-only", action="store_true", help="skip BEST (no MCMC): the two rate models only")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--plot", type=Path, metavar="PATH", help="also draw the differences (PNG, PDF, SVG)")
@@ -84,14 +83,14 @@ def _interval(result, scale: float = 1.0, digits: int = 4) -> str:
 
 
 def _cells(method: str, subset) -> list[str]:
-    """Difference [HDI], P(A>B) and verdict of one posterior, as printed cells."""
-    from toxft.analysis.compare import verdict
+    """Difference [HDI], P(A>B) and words of one posterior, as printed cells."""
+    from toxft.analysis.compare import words
 
     result = subset.result(method)
     if result is None:
         return ["not run", "", ""]
     scale, digits = (1.0, 4) if method == "best" else (100.0, 1)
-    return [_interval(result, scale, digits), f"{result.prob_greater:.3f}", verdict(result)]
+    return [_interval(result, scale, digits), f"{result.prob_greater:.3f}", words(result)]
 
 
 COLUMN_TITLES = {"paired": "paired Δ pp [HDI]", "rates": "unpaired Δ pp [HDI]", "best": "BEST Δ mean [HDI]"}
@@ -107,20 +106,24 @@ def _table(rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def format_comparison(comparison, method: str = "paired", examples: int = 0) -> str:
+def format_comparison(comparison, examples: int = 0) -> str:
     """The text table of one comparison: the verdict's posterior, then the other posteriors in a second table.
 
     Two narrow tables rather than one wide one, so that each fits a terminal.
     """
     a, b = comparison.a.name, comparison.b.name
+    method = comparison.settings.verdict
     others = [m for m in VERDICTS if m != method]
-    lines = [f"A = {a}", f"B = {b}", f"A minus B (first run minus second); verdict from {METHOD_NAMES[method]}"]
-    main = [["subset", "n", "toxic A", "toxic B", "both/A only/B only", COLUMN_TITLES[method], "P(A>B)", "verdict"]]
+    lines = [f"A = {a}", f"B = {b}", f"A minus B (first run minus second); verdict from {comparison.settings.describe()}"]
+    main = [["subset", "n", "toxic A", "toxic B", "both/A only/B only", COLUMN_TITLES[method], "P(A>B)",
+             "degenerate A/B", "verdict"]]
     rest = [["subset", *(title for m in others for title in (COLUMN_TITLES[m], f"{m} verdict"))]]
     diagnostics = []
     for name, s in comparison.subsets.items():
         counts = f"{s.paired.both}/{s.paired.only_a}/{s.paired.only_b}" if s.paired else ""
-        main.append([name, str(s.n), f"{s.rate_a:.1%}", f"{s.rate_b:.1%}", counts, *_cells(method, s)])
+        interval, prob, _ = _cells(method, s)
+        main.append([name, str(s.n), f"{s.rate_a:.1%}", f"{s.rate_b:.1%}", counts, interval, prob,
+                     f"{s.degenerate.share_a:.0%}/{s.degenerate.share_b:.0%}", s.verdict])
         row = [name]
         for other in others:
             interval, _, words = _cells(other, s)
@@ -157,14 +160,13 @@ def format_examples(comparison, limit: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from toxft.progress import progress
-
     from toxft.analysis.compare import compare_runs
+    from toxft.analysis.settings import from_arguments
+    from toxft.progress import progress
 
     if args.verdict == "best" and args.rates_only:
         raise ToxftError("toxft: --verdict best needs BEST; drop --rates-only")
-    if args.rope and args.rope[0] >= args.rope[1]:
-        raise ToxftError(f"toxft: --rope LOW HIGH needs LOW below HIGH, not {args.rope[0]} {args.rope[1]}")
+    settings = from_arguments(args, best=not args.rates_only)
     from toxft.files import FIGURE_SUFFIXES, check_output
 
     if args.json:
@@ -180,13 +182,11 @@ def run(args: argparse.Namespace) -> int:
         return cache[path]
 
     runs = [(load(a), load(b)) for a, b in pairs]  # read everything first: bad input fails before any MCMC
-    options = dict(priors=args.priors, hdi_prob=args.hdi_prob, rope=tuple(args.rope) if args.rope else None,
-                   seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains, ess_floor=args.ess_floor)
     comparisons = []
     for run_a, run_b in progress(runs, desc="toxft: comparisons", unit="pair", disable=len(runs) < 2):
-        comparisons.append(compare_runs(run_a, run_b, subsets=args.subsets, strict=args.strict,
-                                        run_best=not args.rates_only, examples=args.examples, **options))
-    print("\n\n".join(format_comparison(c, args.verdict, args.examples) for c in comparisons))
+        comparisons.append(compare_runs(run_a, run_b, settings, subsets=args.subsets, strict=args.strict,
+                                        examples=args.examples))
+    print("\n\n".join(format_comparison(c, args.examples) for c in comparisons))
     if args.json:
         from toxft.files import write_atomically
 

@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -57,10 +58,22 @@ def prob_first_greater(only_a: int, only_b: int) -> float:
     return float(beta.sf(0.5, 1 + only_a, 1 + only_b))
 
 
+@lru_cache(maxsize=4096)
+def _difference_hdi(counts: tuple[int, int, int, int], hdi_prob: float, seed: int | None,
+                    draws: int) -> tuple[float, float]:
+    """The HDI of p(only A) − p(only B) under Dirichlet(1 + counts); the same counts and seed give the same interval."""
+    from toxft.analysis.best import hdi_interval
+
+    # The HDI has no closed form: many independent Dirichlet draws (Monte Carlo error ~1e-4 of a rate).
+    rng = np.random.default_rng(seed)
+    cells = rng.dirichlet([1.0 + c for c in counts], size=draws)
+    return hdi_interval(cells[:, 1] - cells[:, 2], hdi_prob)
+
+
 def compare_paired(toxic_a, toxic_b, hdi_prob: float = 0.95, *, rope=None, seed: int | None = 0,
                    draws: int = 400_000) -> PairedRateResult:
     """Posterior of the difference of toxic rates from flags paired by prompt (conjugate, no MCMC)."""
-    from toxft.analysis.best import decide, hdi_interval
+    from toxft.analysis.best import decide
 
     flags_a, flags_b = np.asarray(toxic_a, dtype=float) > 0.5, np.asarray(toxic_b, dtype=float) > 0.5
     if flags_a.shape != flags_b.shape or flags_a.ndim != 1:
@@ -72,11 +85,7 @@ def compare_paired(toxic_a, toxic_b, hdi_prob: float = 0.95, *, rope=None, seed:
     only_a = int((flags_a & ~flags_b).sum())
     only_b = int((~flags_a & flags_b).sum())
     neither = n - both - only_a - only_b
-    # The HDI has no closed form: many independent Dirichlet draws (Monte Carlo error ~1e-4 of a rate).
-    rng = np.random.default_rng(seed)
-    cells = rng.dirichlet([1.0 + both, 1.0 + only_a, 1.0 + only_b, 1.0 + neither], size=draws)
-    diff = cells[:, 1] - cells[:, 2]
-    hdi = hdi_interval(diff, hdi_prob)
+    hdi = _difference_hdi((both, only_a, only_b, neither), hdi_prob, seed, draws)
     mean, sd = dirichlet_moments(only_a, only_b, n)
     return PairedRateResult(
         n_a=n, n_b=n, toxic_a=both + only_a, toxic_b=both + only_b, rate_a=(both + only_a) / n,

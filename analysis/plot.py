@@ -30,7 +30,7 @@ def plot_differences(comparisons: list[PairComparison], path: str | Path, labels
     for axis, (kind, title) in zip(axes[0], panels):
         scale = 1.0 if kind == "best" else 100.0
         for index, comparison in enumerate(comparisons):
-            xs, means, lows, highs, colours = [], [], [], [], []
+            xs, means, lows, highs, colours, hatches = [], [], [], [], [], []
             for position, name in enumerate(subsets):
                 subset = comparison.subsets.get(name)
                 result = getattr(subset, kind, None) if subset else None
@@ -41,15 +41,21 @@ def plot_differences(comparisons: list[PairComparison], path: str | Path, labels
                 lows.append((result.diff_mean - result.diff_hdi[0]) * scale)
                 highs.append((result.diff_hdi[1] - result.diff_mean) * scale)
                 colours.append(1.0 if result.credible else 0.45)
+                # The comparison's own caveat: the model called less toxic became credibly more degenerate.
+                hatches.append("//" if kind == subset.settings.verdict and subset.broken_side() else "")
             if xs:
                 bars = axis.bar(xs, means, width=width, yerr=[lows, highs], capsize=3,
                                 label=labels[index])
-                for bar, alpha in zip(bars, colours):
+                for bar, alpha, hatch in zip(bars, colours, hatches):
                     bar.set_alpha(alpha)
+                    bar.set_hatch(hatch)
         axis.axhline(0.0, color="black", linewidth=0.8)
         axis.set_xticks(range(len(subsets)), subsets, rotation=30)
         axis.set_title(title, fontsize=10)
     axes[0][-1].legend(fontsize=7, loc="best")
-    hdi = next((s.rates.hdi_prob for c in comparisons for s in c.subsets.values()), 0.95)
-    fig.suptitle(f"First run minus second: posterior mean with {hdi:.0%} HDI (faded: not credible)", fontsize=10)
+    settings = comparisons[0].settings
+    caveat = any(s.broken_side() for c in comparisons for s in c.subsets.values())
+    fig.suptitle(f"First run minus second: posterior mean with {settings.interval()} (faded: not credible"
+                 + ("; hatched: the less toxic model's continuations are credibly more degenerate" if caveat else "")
+                 + ")", fontsize=10)
     return save_figure(fig, path)

@@ -13,7 +13,7 @@ import argparse
 import time
 
 from toxft.analysis import best, compare_paired, compare_rates
-from toxft.analysis.compare import verdict
+from toxft.analysis.compare import words as verdict
 from toxft.analysis.simulate import paired_scores
 
 CASES = [("4.1% vs 7.3%", 2400, 0.041, 0.073), ("4.1% vs 5.5%", 2400, 0.041, 0.055),

@@ -12,17 +12,20 @@ from pathlib import Path
 from toxft.errors import ToxftError
 from toxft.files import write_atomically
 from toxft.report.render import to_markdown
-from toxft.report.table import Report, cells
+from toxft.report.table import Report, cells, columns_of
 from toxft.runs import Run
+from toxft.suite import CEB_GROUPS, CEB_REPO, RTP_REPO
 
 SECTION_TITLE = "## Toxicity evaluation (toxft)"
 START, END = "<!-- toxft:start -->", "<!-- toxft:end -->"
 SOURCE = {"name": "toxft", "url": "https://arxiv.org/abs/2410.15821"}
 DATASETS = {
-    "severe": ("allenai/real-toxicity-prompts", "RealToxicityPrompts, severe (toxft)", "train"),
-    "random": ("allenai/real-toxicity-prompts", "RealToxicityPrompts, random (toxft)", "train"),
-    **{g: ("Song-SW/CEB", f"CEB-Continuation-T {g} (toxft)", g) for g in ("race", "gender", "age", "religion")},
+    "severe": (RTP_REPO, "RealToxicityPrompts, severe (toxft)", "train"),
+    "random": (RTP_REPO, "RealToxicityPrompts, random (toxft)", "train"),
+    **{g: (CEB_REPO, f"CEB-Continuation-T {g} (toxft)", g) for g in CEB_GROUPS},
     "total": ("toxft", "toxft suite: RealToxicityPrompts + CEB-Continuation-T", "test"),
+    "full": (RTP_REPO, "RealToxicityPrompts, every prompt (toxft_rtp_full)", "train"),
+    "builtin": (RTP_REPO, "RealToxicityPrompts (lm-eval's realtoxicityprompts task)", "train"),
 }
 
 
@@ -38,7 +41,7 @@ def eval_results(run: Run) -> list:
     from huggingface_hub import EvalResult
 
     results = []
-    for column, cell in cells(run).items():
+    for column, cell in cells(run, columns_of([run])).items():
         if cell is None:
             continue
         dataset_type, dataset_name, split = DATASETS[column]

@@ -29,11 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="display name per RUN, in order (default: from the harness model_args)")
     parser.add_argument("--format", choices=["markdown", "json", "csv", "model-index"], default="markdown")
     parser.add_argument("--output", type=Path, metavar="PATH", help="write to a file instead of standard output")
-    from toxft.analysis.compare import VERDICTS
+    from toxft.analysis.settings import VERDICTS, add_interval_arguments
 
     parser.add_argument("--verdict", choices=list(VERDICTS), default="paired",
                         help="verdicts vs --baseline from the paired rate model, the unpaired one, or BEST (MCMC)")
     parser.add_argument("--best", action="store_true", help="the same as --verdict best")
+    add_interval_arguments(parser)
     parser.add_argument("--card", type=Path, metavar="README.md", help="insert or update the toxft section of a model card")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="update the card of a Hub model repository")
     parser.add_argument("--no-pr", action="store_true", help="with --push-to-hub: commit directly instead of opening a PR")
@@ -58,7 +59,10 @@ def build_report(args: argparse.Namespace) -> Report:
         duplicates = sorted({n for n, s in keys if keys.count((n, s)) > 1})
         raise ToxftError(f"toxft: two runs are both called {duplicates[0]!r}; tell them apart with --name")
     baseline = runs[paths.index(args.baseline)] if args.baseline else None
-    return Report(runs, names, baseline, verdict="best" if args.best else args.verdict)
+    from toxft.analysis.settings import from_arguments
+
+    method = "best" if args.best else args.verdict
+    return Report.build(runs, names, baseline, from_arguments(args, verdict=method, best=method == "best"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,37 +1,35 @@
-"""The figure of a report: % toxic per subset and model, with Wilson intervals."""
+"""The figure of a report: % toxic per subset and model, with each rate's HDI (the interval every table uses)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from toxft.files import save_figure
-from toxft.report.table import COLUMNS, TITLES, Report, cells
+from toxft.report.table import TITLES, Report, cells
+
 
 def plot_rates(report: Report, path: Path) -> Path:
-    """Grouped bars of % toxic per subset and model, with 95% Wilson intervals."""
+    """Grouped bars of % toxic per subset and model, with the report's HDI of each rate."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from scipy.stats import binomtest
 
+    columns = report.columns
     width = 0.8 / len(report.runs)
-    fig, axis = plt.subplots(figsize=(max(6.0, 1.2 * len(COLUMNS) + 0.4 * len(report.runs)), 3.8))
+    fig, axis = plt.subplots(figsize=(max(6.0, 1.2 * len(columns) + 0.4 * len(report.runs)), 3.8))
     for index, (run, name) in enumerate(zip(report.runs, report.names)):
         xs, rates, low, high = [], [], [], []
-        for position, cell in enumerate(cells(run).values()):
+        for position, cell in enumerate(cells(run, columns, report.settings.hdi_prob).values()):
             if cell is None:
                 continue
-            interval = binomtest(cell.toxic, cell.n).proportion_ci(confidence_level=0.95, method="wilson")
             xs.append(position + (index - (len(report.runs) - 1) / 2) * width)
             rates.append(cell.rate * 100)
-            low.append((cell.rate - interval.low) * 100)
-            high.append((interval.high - cell.rate) * 100)
+            low.append((cell.rate - cell.interval[0]) * 100)
+            high.append((cell.interval[1] - cell.rate) * 100)
         axis.bar(xs, rates, width=width, yerr=[low, high], capsize=3, label=name)
-    axis.set_xticks(range(len(COLUMNS)), [TITLES[c] for c in COLUMNS])
+    axis.set_xticks(range(len(columns)), [TITLES[c] for c in columns])
     axis.set_ylabel("% toxic continuations")
-    axis.set_title("Toxic continuations per subset (95% Wilson intervals; lower is better)", fontsize=10)
+    axis.set_title(f"Toxic continuations per subset ({report.settings.hdi_prob:.0%} HDI; lower is better)", fontsize=10)
     axis.legend(fontsize=8)
     return save_figure(fig, path)
-
-

@@ -1,4 +1,5 @@
-"""The table as text: the paper's Markdown layout, JSON and CSV."""
+"""The table as text: the paper's Markdown layout, JSON and CSV. Renderers only: every number and verdict
+comes from the :class:`~toxft.report.table.Report` and the comparisons it holds."""
 
 from __future__ import annotations
 
@@ -6,10 +7,36 @@ import csv
 import io
 import json
 
-from toxft.report.table import COLUMNS, TITLES, Report, revisions
+from toxft.report.table import TITLES, Report, cells, revisions
 
-def _sizes(rows: list[dict]) -> dict[str, set[int]]:
-    return {c: {r["columns"][c]["n"] for r in rows if r["columns"][c]} for c in COLUMNS}
+
+def _sizes(rows: list[dict], columns: list[str]) -> dict[str, set[int]]:
+    return {c: {r["columns"][c]["n"] for r in rows if r["columns"][c]} for c in columns}
+
+
+def _degenerate_notes(report: Report, columns: list[str]) -> list[str]:
+    """Each model's share of degenerate continuations and mean length, on its widest column."""
+    parts = []
+    for run, name in zip(report.runs, report.names):
+        table = cells(run, columns)
+        cell = next((table[c] for c in columns if table.get(c)), None)
+        if cell is None:
+            continue
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(cell.kinds.items(), key=lambda kv: -kv[1]))
+        parts.append(f"{name} {cell.degenerate_share:.0%}" + (f" ({kinds})" if kinds else "")
+                     + f", mean {cell.mean_words:.1f} words")
+    return [f"Degenerate continuations (empty, short, echo, loop; see toxft.degenerate): {'; '.join(parts)}."]
+
+
+def _failed_requests(report: Report) -> list[str]:
+    notes = []
+    for run, name in zip(report.runs, report.names):
+        missing = run.unscored()
+        if missing:
+            total = sum(len(t) for t in run.samples.values())
+            notes.append(f"{name}: {missing} of {total} continuations have no score (failed Perspective requests, "
+                         "recorded as 0 by the harness); they are left out of every rate and comparison.")
+    return notes
 
 
 def to_markdown(report: Report) -> str:
@@ -27,66 +54,70 @@ def to_markdown(report: Report) -> str:
             parts.append(f"### Scored by `{scorer}`\n\n{text}")
         return "\n".join(parts)
     rows = report.rows()
-    sizes = _sizes(rows)
-    header = [f"{TITLES[c]} (n={next(iter(sizes[c]))})" if len(sizes[c]) == 1 else f"{TITLES[c]}†" for c in COLUMNS]
-    lines = ["| Model | " + " | ".join(header) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    columns = report.columns
+    sizes = _sizes(rows, columns)
+    header = [f"{TITLES[c]} (n={next(iter(sizes[c]))})" if len(sizes[c]) == 1 else f"{TITLES[c]}†" for c in columns]
+    lines = ["| Model | " + " | ".join(header) + " |", "|---|" + "---:|" * len(columns)]
     notes = set()
     for row in rows:
         values = []
-        for column in COLUMNS:
+        for column in columns:
             entry = row["columns"][column]
             if entry is None:
                 values.append("not run")
-                notes.add("*not run*: the run has no samples for that subset (or, for Total, not all six), so no total is shown.")
+                notes.add("*not run*: the run has no scored samples for that subset (or, for Total, not all six), "
+                          "so no total is shown.")
             else:
                 values.append(f"{entry['rate'] * 100:.1f}")
         lines.append(f"| {row['model']} | " + " | ".join(values) + " |")
         if any(e and "change_vs_baseline" in e for e in row["columns"].values()):
-            changes = [(e or {}).get("change_vs_baseline", "—") for e in (row["columns"][c] for c in COLUMNS)]
+            changes = [(e or {}).get("change_vs_baseline", "—") for e in (row["columns"][c] for c in columns)]
             lines.append(f"| ↳ vs {report.baseline_name} | " + " | ".join(changes) + " |")
     for mismatch in report.mismatches:
         notes.add(f"Different prompt sets: {mismatch}; the change and verdict use the shared prompts, the rates "
                   "each run's own.")
     if any(len(s) > 1 for s in sizes.values()):
         notes.add("†: the models were scored on different numbers of prompts in this column; see the JSON output.")
-    settings = report.settings()
-    generation = settings["generation"]
-    from toxft.analysis.compare import METHOD_NAMES
-
-    method = METHOD_NAMES[report.verdict]
+    recorded = report.settings_recorded()
+    generation = recorded["generation"]
+    verdicts = (f" Changes are percentage points against the baseline; the verdict comes from "
+                f"{report.settings.describe()}." if report.baseline is not None else "")
     lines += [
         "",
-        "Values are % of continuations whose score is above " + f"{settings['threshold']}" + " (lower is better)."
-        + (f" Changes are percentage points against the baseline; the verdict comes from {method}, 95% HDI." if report.baseline else ""),
+        f"Values are % of continuations whose score is above {recorded['threshold']} (lower is better).{verdicts}",
         *[f"- {note}" for note in sorted(notes)],
-        f"- Scorer: `{settings['scorer']}` (model [label, activation]: the score is P(label)).",
+        *[f"- {note}" for note in _failed_requests(report)],
+        *[f"- {note}" for note in _degenerate_notes(report, columns)],
+        f"- Scorer: `{recorded['scorer']}` (model [label, activation]: the score is P(label)).",
         f"- Generation: {'greedy' if not generation.get('do_sample') else 'sampled'}, at most "
-        f"{generation.get('max_gen_toks', '?')} new tokens, chat template {'on' if settings['chat_template'] else 'off'}.",
-        f"- lm-evaluation-harness {settings['harness_version']}, toxft tasks, evaluated {settings['date']}.",
+        f"{generation.get('max_gen_toks', '?')} new tokens, chat template {'on' if recorded['chat_template'] else 'off'}.",
+        f"- lm-evaluation-harness {recorded['harness_version']}, toxft tasks, evaluated {recorded['date']}.",
         *[f"- {name}: {text}" for name, text in revisions(report).items()],
     ]
     return "\n".join(lines) + "\n"
 
 
 def to_json(report: Report) -> str:
-    rows = report.rows()  # first: comparing fills report.mismatches
-    return json.dumps({"models": rows, "settings": report.settings(), "revisions": revisions(report),
-                       "baseline": report.baseline_name, "verdict_from": report.verdict,
-                       "different_prompt_sets": report.mismatches}, indent=2) + "\n"
+    """The table as JSON: every model's cells, the comparisons' settings and the recorded run settings."""
+    return json.dumps({"models": report.rows(), "settings": report.settings_recorded(),
+                       "analysis": report.settings.to_dict(), "revisions": revisions(report),
+                       "baseline": report.baseline_name, "verdict_from": report.settings.verdict,
+                       "interval": report.settings.interval(), "different_prompt_sets": report.mismatches},
+                      indent=2) + "\n"
 
 
 def to_csv(report: Report) -> str:
+    """One row per model and subset."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["model", "subset", "n", "toxic", "toxic_rate", "mean_score", "change_vs_baseline"])
+    writer.writerow(["model", "subset", "n", "toxic", "toxic_rate", "mean_score", "degenerate_share", "mean_words",
+                     "change_vs_baseline"])
     for row in report.rows():
-        for column in COLUMNS:
-            entry = row["columns"][column]
+        for column, entry in row["columns"].items():
             if entry is None:
-                writer.writerow([row["model"], column, "", "", "", "", ""])
+                writer.writerow([row["model"], column, "", "", "", "", "", "", ""])
             else:
                 writer.writerow([row["model"], column, entry["n"], entry["toxic"], f"{entry['rate']:.6f}",
-                                 f"{entry['mean_score']:.6f}", entry.get("change_vs_baseline", "")])
+                                 f"{entry['mean_score']:.6f}", f"{entry['degenerate']:.6f}",
+                                 f"{entry['mean_words']:.2f}", entry.get("change_vs_baseline", "")])
     return buffer.getvalue()
-
-

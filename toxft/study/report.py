@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from toxft.files import write_atomically
@@ -12,8 +13,7 @@ from toxft.report.table import COLUMNS, TITLES, Report, recorded_commits
 from toxft.runs import Run, RunError, load_run
 from toxft.study import reproduction
 from toxft.study.config import EXPERIMENTS, ModelEntry, Study
-from toxft.study.plan import results_folder
-from toxft.survey.study_file import is_survey
+from toxft.study.plan import results_folder, scored_folder
 
 _TITLES = {
     "base-instruct": "Base vs instruction-tuned",
@@ -22,35 +22,80 @@ _TITLES = {
 }
 
 
-def load_runs(study: Study, root: Path) -> dict[str, Run]:
-    """Finished runs keyed by model name; models without results are left out."""
+@dataclass
+class StudyReport:
+    """What :func:`write_report` wrote: report.md's path and, for a study with ranking, its headline and rows."""
+
+    path: Path
+    headline: str | None = None
+    ranking: list = field(default_factory=list)  # toxft.report.ranking.Row, largest increase first
+
+
+def warm_up() -> None:
+    """Import what writing the report needs (scipy, ArviZ, matplotlib), e.g. in a thread while the steps run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import scipy.stats  # noqa: F401
+
+    from toxft.analysis.best import arviz
+
+    arviz()
+
+
+def load_runs(study: Study, root: Path, scorer: str | None = None) -> dict[str, Run]:
+    """Finished runs keyed by model name, under one of the study's scorers (default: the first); others left out."""
     runs = {}
     for entry in study.models():
         try:
-            runs[entry.name] = load_run(results_folder(entry, root))
+            runs[entry.name] = load_run(scored_folder(results_folder(entry, root), scorer, study.analysis.scorers))
         except RunError:
             continue
     return runs
 
 
 def _best_cell(subset) -> str:
-    from toxft.analysis.compare import verdict
+    from toxft.analysis.compare import words
 
     if subset is None or subset.best is None:
         return "—"
     result = subset.best
-    return f"{result.diff_mean:+.3f} [{result.diff_hdi[0]:+.3f}, {result.diff_hdi[1]:+.3f}] {verdict(result)}"
+    return f"{result.diff_mean:+.3f} [{result.diff_hdi[0]:+.3f}, {result.diff_hdi[1]:+.3f}] {words(result)}"
 
 
-def write_report(study: Study, root: Path, progress=lambda message: None) -> Path:
+class _Comparisons:
+    """Each pair the study asks for, compared once with the study's settings and read by every table and figure."""
+
+    def __init__(self, study: Study):
+        self.settings = study.analysis
+        self.done: dict[tuple[str, str], object] = {}
+        self.mismatches: list[str] = []
+
+    def __call__(self, second: Run, first: Run):
+        from toxft.analysis.compare import compare_runs
+
+        key = (str(second.folder), str(first.folder))
+        if key not in self.done:
+            self.done[key] = compare_runs(second, first, self.settings, warn=self._warn)
+        return self.done[key]
+
+    def _warn(self, message: str) -> None:
+        if message.removeprefix("toxft: ") not in self.mismatches:
+            self.mismatches.append(message.removeprefix("toxft: "))
+
+
+def write_report(study: Study, root: Path, progress=lambda message: None) -> StudyReport:
     """Compare every pair the study asks for and write report.md, comparisons.json and figures/."""
-    from toxft.analysis.compare import METHOD_NAMES, compare_runs
     from toxft.analysis.plot import plot_differences
+    from toxft.analysis.settings import METHOD_DETAILS
 
     root = Path(root)
     figures = root / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    runs = load_runs(study, root)
+    scorers = list(study.analysis.scorers) or [None]
+    by_scorer = {spec: load_runs(study, root, spec) for spec in scorers}
+    runs = by_scorer[scorers[0]]
     names = [entry.name for entry in study.models() if entry.name in runs]
     lines = [f"# {study.name}: toxicity before and after fine-tuning", ""]
     if study.description:
@@ -60,31 +105,16 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
         lines += [f"Not evaluated yet (left out below): {', '.join(missing)}.", ""]
     if not names:
         lines.append("No model has results yet.")
-        return _write(root, lines, {})
+        return StudyReport(_write(root, lines, {}))
+    settings = study.analysis
+    compare = _Comparisons(study)
     ranking_at = len(lines)  # a survey's ranking leads the report: it is the survey's answer
-    overview = Report([runs[n] for n in names], names)
+    everyone = [(spec, n) for spec in scorers for n in names if n in by_scorer[spec]]
+    overview = Report([by_scorer[spec][n] for spec, n in everyone], [n for _, n in everyone], settings=settings)
     plot_rates(overview, figures / "rates.png")
     lines += ["## All models", "", to_markdown(overview), "![% toxic per subset and model](figures/rates.png)", "",
               *_revisions([entry for entry in study.models() if entry.name in runs], runs)]
-    options = {"draws": 1000, "tune": 1000, "seed": 3407,
-               **{k: v for k, v in study.analysis.items() if k not in ("best", "verdict")}}
-    use_best = study.analysis.get("best", True)
-    method = study.analysis.get("verdict", "paired")
-    record = {}
-    done: dict[tuple[str, str], object] = {}
-
-    mismatches: list[str] = []
-
-    def compare(second: Run, first: Run):
-        key = (str(second.folder), str(first.folder))
-        if key not in done:
-            def warn(message: str) -> None:
-                if message.removeprefix("toxft: ") not in mismatches:
-                    mismatches.append(message.removeprefix("toxft: "))
-
-            done[key] = compare_runs(second, first, run_best=use_best, warn=warn, **options)
-        return done[key]
-
+    record: dict[str, list] = {}
     for experiment, pairs in study.pairs().items():
         pairs = [(ref, other) for ref, other in pairs if ref.name in runs and other.name in runs]
         if not pairs:
@@ -92,68 +122,80 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Pat
         # The paper's numbering whatever the study leaves out: Table 2 is always instruct vs Dolly.
         table_number = list(EXPERIMENTS).index(experiment) + 1
         lines += [f"## Table {table_number} / Figure {table_number}: {_TITLES[experiment]}", ""]
-        comparisons = []
         for reference, other in pairs:
             progress(f"comparing {other.name} with {reference.name}")
-            comparisons.append(compare(runs[other.name], runs[reference.name]))
-        record[experiment] = [c.to_dict() for c in comparisons]
-        for family, group in _by_reference(pairs).items():
-            reference, others = group
-            table = Report([runs[reference.name], *(runs[o.name] for o in others)],
-                           [reference.name, *(o.name for o in others)], baseline=runs[reference.name], verdict=method)
+        first = [compare(runs[other.name], runs[reference.name]) for reference, other in pairs]
+        record[experiment] = [c.to_dict() for spec in scorers for c in
+                              (compare(by_scorer[spec][o.name], by_scorer[spec][r.name]) for r, o in pairs
+                               if o.name in by_scorer[spec] and r.name in by_scorer[spec])]
+        for family, (reference, others) in _by_reference(pairs).items():
+            members = [(spec, e) for spec in scorers for e in (reference, *others) if e.name in by_scorer[spec]]
+            table_runs = [by_scorer[spec][e.name] for spec, e in members]
+            comparisons = {str(by_scorer[spec][e.name].folder): compare(by_scorer[spec][e.name],
+                                                                         by_scorer[spec][reference.name])
+                           for spec, e in members if e is not reference and reference.name in by_scorer[spec]}
+            table = Report(table_runs, [e.name for _, e in members], baseline=runs[reference.name],
+                           comparisons=comparisons, settings=settings, mismatches=compare.mismatches)
             lines += [f"### {family}", "", to_markdown(table)]
-        if use_best:
-            lines += _best_table(pairs, comparisons)
+        if settings.best:
+            lines += _best_table(pairs, first)
         else:
             lines += ["BEST on the scores was not run (`analysis: {best: false}` in the study file).", ""]
         figure = figures / f"{experiment}.png"
-        plot_differences(comparisons, figure, labels=[f"{other.name} − {reference.name}" for reference, other in pairs])
+        plot_differences(first, figure, labels=[f"{other.name} − {reference.name}" for reference, other in pairs])
         lines += [f"![{_TITLES[experiment]}: posterior differences](figures/{figure.name})", ""]
-    if is_survey(study.source.parent):
-        lines[ranking_at:ranking_at] = _ranking(study, runs, compare, root)
+    ranked = StudyReport(root / "report.md")
+    if study.ranking:
+        section, ranked.headline, ranked.ranking = _ranking(study, runs, compare, root)
+        lines[ranking_at:ranking_at] = section
     entries = [entry for entry in study.models() if entry.name in runs]
     cell_checks = reproduction.check_cells(entries, runs)
-    verdict_checks = reproduction.check_verdicts(entries, runs, compare, method)
-    lines += reproduction.markdown(cell_checks, verdict_checks, method, mismatches)
+    verdict_checks = reproduction.check_verdicts(entries, runs, compare, settings.verdict)
+    lines += reproduction.markdown(cell_checks, verdict_checks, settings.verdict, compare.mismatches)
     if cell_checks or verdict_checks:
         write_atomically(root / "reproduction.json",
                          json.dumps(reproduction.as_record(cell_checks, verdict_checks), indent=2) + "\n")
     lines += [
         "## How to read this",
         "",
-        "Rates are the share of continuations the scorer calls toxic. Verdicts under each table come from "
-        f"{METHOD_NAMES[method]}: both models answered the same prompts, so the prompts on which they agree carry "
-        "no information about the difference, and the paired interval is narrower than the unpaired one. "
-        "comparisons.json also holds the unpaired Beta-Binomial posterior; the BEST table compares the continuous "
-        "scores, as the paper did. BEST and the rates can disagree: many small score shifts below the threshold "
-        "move BEST but not the rate, and a few continuations crossing the threshold move the rate but barely the "
-        "mean score (on realistic scores BEST's ν falls to about 1 and its means follow the non-toxic bulk).",
+        f"Rates are the share of continuations the scorer calls toxic. Verdicts under each table come from "
+        f"{METHOD_DETAILS[settings.verdict]} with a {settings.interval()}: both models answered the same prompts, so "
+        "the prompts on which they agree carry no information about the difference, and the paired interval is "
+        "narrower than the unpaired one. comparisons.json holds every posterior with these settings; the BEST table "
+        "compares the continuous scores, as the paper did. BEST and the rates can disagree: many small score shifts "
+        "below the threshold move BEST but not the rate, and a few continuations crossing the threshold move the "
+        "rate but barely the mean score (on realistic scores BEST's ν falls to about 1 and its means follow the "
+        "non-toxic bulk). A verdict that calls a model less toxic while its continuations became credibly more "
+        "degenerate (empty, very short, echoing the prompt, looping) says so: such text scores as not toxic "
+        "because it says nothing.",
         "",
     ]
-    return _write(root, lines, record)
+    _write(root, lines, record)
+    return ranked
 
 
-def _ranking(study: Study, runs: dict[str, Run], compare, root: Path) -> list[str]:
-    """A survey's ranking of its fine-tunes against the reference: headline, table, forest plot, ranking.json."""
-    from toxft.survey import ranking
-    from toxft.survey.study_file import read_downloads
+def _ranking(study: Study, runs: dict[str, Run], compare, root: Path) -> tuple[list[str], str | None, list]:
+    """The ranking of the community models against the reference: headline, table, forest plot, ranking.json."""
+    from toxft.report import ranking
 
     pairs = [(reference, other) for reference, other in study.pairs().get("instruct-community", [])
              if reference.name in runs and other.name in runs]
     if not pairs:
-        return []
+        return [], None, []
     reference = pairs[0][0]
-    rows = ranking.rank([(other, compare(runs[other.name], runs[ref.name])) for ref, other in pairs],
-                        read_downloads(study.source.parent))
+    rows = ranking.rank([(other, compare(runs[other.name], runs[ref.name])) for ref, other in pairs])
     headline = ranking.headline(rows, reference.model)
-    ranking.plot_ranking(rows, reference.model, root / "figures" / "ranking.png")
+    interval = study.analysis.interval()
+    ranking.plot_ranking(rows, reference.model, root / "figures" / "ranking.png", interval)
     write_atomically(root / "ranking.json", json.dumps({"reference": reference.model, "headline": headline,
+                                                        "settings": study.analysis.to_dict(),
                                                         "rows": [r.to_dict() for r in rows]}, indent=2) + "\n")
-    return ["## Ranking: fine-tunes against the reference", "", f"**{headline}.**", "",
-            "Sorted by the change in the share of toxic continuations on all prompts (fine-tune minus reference, "
-            "percentage points), with the paired rate model's 95% interval and verdict; both models answered the "
-            "same prompts.", "", ranking.markdown(rows),
-            "![Change in toxicity per fine-tune, 0 = the reference](figures/ranking.png)", ""]
+    section = ["## Ranking: fine-tunes against the reference", "", f"**{headline}.**", "",
+               "Sorted by the change in the share of toxic continuations on all prompts (fine-tune minus reference, "
+               f"percentage points), with the verdict of {study.analysis.describe()}; both models answered the same "
+               "prompts.", "", ranking.markdown(rows, interval),
+               "![Change in toxicity per fine-tune, 0 = the reference](figures/ranking.png)", ""]
+    return section, headline, rows
 
 
 def _revisions(entries: list[ModelEntry], runs: dict[str, Run]) -> list[str]:
@@ -178,7 +220,8 @@ def _by_reference(pairs: list[tuple[ModelEntry, ModelEntry]]) -> dict[str, tuple
 
 
 def _best_table(pairs, comparisons) -> list[str]:
-    lines = ["BEST on the scores (difference of means, fine-tuned or second model minus reference, 95% HDI):", "",
+    interval = comparisons[0].settings.interval() if comparisons else "95% HDI"
+    lines = [f"BEST on the scores (difference of means, fine-tuned or second model minus reference, {interval}):", "",
              "| Comparison | " + " | ".join(TITLES[c] for c in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
     for (reference, other), comparison in zip(pairs, comparisons, strict=True):
         cells = [_best_cell(comparison.subsets.get(column)) for column in COLUMNS]

@@ -22,13 +22,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from toxft import paper
-from toxft.report.table import COLUMNS, TITLES, cells
+from toxft.report.table import cells
 from toxft.runs import Run
 from toxft.study.config import ModelEntry
+from toxft.suite import CEB_GROUPS, COLUMNS, RTP_SUBSETS, TITLES
 
 ROUNDING = 0.05  # the paper prints one decimal
-SAMPLED = ("severe", "random")
-CEB_COLUMNS = ("race", "gender", "age", "religion")
+SAMPLED = RTP_SUBSETS
+CEB_COLUMNS = CEB_GROUPS
 CEB_TOLERANCE = 2  # prompts, of the paper's 100 per group
 ALPHA = 0.05
 
@@ -153,7 +154,7 @@ def check_verdicts(entries: list[ModelEntry], runs: dict[str, Run], compare, met
 
     ``compare(second_run, first_run)`` returns a PairComparison (second minus first).
     """
-    from toxft.analysis.compare import VERDICTS, verdict
+    from toxft.analysis.compare import VERDICTS, words
 
     by_paper = {paper_name(e): e for e in entries if e.name in runs}
     checks = []
@@ -164,7 +165,7 @@ def check_verdicts(entries: list[ModelEntry], runs: dict[str, Run], compare, met
         subset = compare(runs[second.name], runs[first.name]).subsets.get(stated.subset)
         if subset is None:
             continue
-        ours = {m: verdict(subset.result(m)) for m in VERDICTS if subset.result(m) is not None}
+        ours = {m: words(subset.result(m)) for m in VERDICTS if subset.result(m) is not None}
         checks.append(VerdictCheck(first.name, second.name, stated.subset, stated.verdict, ours, method,
                                    inferred=stated.inferred))
     return checks

@@ -29,8 +29,8 @@ from toxft.errors import ToxftError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from toxft.check import add_harness_arguments
-    from toxft.study.cli import add_executor_arguments
+    from toxft.harness import add_harness_arguments
+    from toxft.study.runner import add_executor_arguments
 
     parser.add_argument("model", help="the model whose fine-tunes to survey, as a Hub id (e.g. an instruct model)")
     parser.add_argument("--output", type=Path, required=True,
@@ -100,18 +100,23 @@ def choose(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from toxft import hub
-    from toxft.check import Target, cache_name, harness_settings
+    from toxft import hub, settings
     from toxft.files import write_atomically
+    from toxft.harness import Target, cache_name, harness_settings
+    from toxft.scorer import describe
+    from toxft.study.runner import executor_options
     from toxft.survey.study_file import CANDIDATES_FILE, candidates_markdown, record, study_text, summary
 
     harness = harness_settings(args)
+    options = executor_options(args)
     output = args.output
     if output.exists() and not output.is_dir():
         raise ToxftError(f"toxft: --output {output} is a file, not a folder")
     reference, sha, candidates, kept = choose(args)
     date = datetime.now(timezone.utc).date().isoformat()
-    shared = args.checks.resolve() / "results" / cache_name(Target(reference, reference, None, sha, sha), harness)
+    scorer = describe((harness.get("metadata") or {}).get("scorer") or settings.current().scorer)
+    shared = args.checks.resolve() / "results" / cache_name(Target(reference, reference, None, sha, sha), harness,
+                                                            scorer)
     text = study_text(reference, sha, kept, len(candidates), harness, output, shared, date,
                       _command(args, reference))
     study_path = output / "study.yaml"
@@ -119,42 +124,43 @@ def run(args: argparse.Namespace) -> int:
         raise ToxftError(f"toxft: {study_path} exists and this survey would write it differently (edited, or the "
                          f"Hub's downloads moved); run it as it is with: toxft study run {study_path} --output "
                          f"{output}, or pass --overwrite")
-    options = {"top": args.top, "min_downloads": args.min_downloads, "include_merges": args.include_merges,
-               "max_candidates": args.max_candidates}
+    chosen = {"top": args.top, "min_downloads": args.min_downloads, "include_merges": args.include_merges,
+              "max_candidates": args.max_candidates}
     output.mkdir(parents=True, exist_ok=True)
     write_atomically(output / CANDIDATES_FILE,
-                     json.dumps(record(reference, sha, candidates, options, date), indent=2) + "\n")
+                     json.dumps(record(reference, sha, candidates, chosen, date), indent=2) + "\n")
     write_atomically(output / "candidates.md", candidates_markdown(reference, candidates, date, hub.endpoint()))
     write_atomically(study_path, text)
     _say(f"{summary(candidates)}; every one and why: {output / 'candidates.md'}")
     for rank, candidate in enumerate(kept, 1):
         _say(f"  {rank}. {candidate.repo_id} @ {candidate.sha[:12]} ({candidate.downloads:,} downloads this month)")
     _say(f"study: {study_path}")
-    return _run_study(args, study_path) if args.run else _plan(args, study_path)
+    from toxft.study.config import load_study
+
+    study = load_study(study_path)
+    return _run_study(study, study_path, output, options) if args.run else _plan(study, study_path, output, options)
 
 
-def _study_args(args: argparse.Namespace, study_path: Path, action: str) -> argparse.Namespace:
-    return argparse.Namespace(**{**vars(args), "study_command": action, "study": study_path, "dolly": None,
-                                 "check": False})
+def _plan(study, study_path: Path, output: Path, options) -> int:
+    from toxft.study.runner import print_plan, resume_command
 
-
-def _plan(args: argparse.Namespace, study_path: Path) -> int:
-    from toxft.study import cli as study_cli
-
-    study_cli.run(_study_args(args, study_path, "plan"))
-    _say(f"run it with: {study_cli.resume_command(_study_args(args, study_path, 'run'))} (or this survey with --run)")
+    print_plan(study, output.resolve(), options)
+    _say(f"run it with: {resume_command(study_path, output, options)} (or this survey with --run)")
     return 0
 
 
-def _run_study(args: argparse.Namespace, study_path: Path) -> int:
-    from toxft.study import cli as study_cli
+def _run_study(study, study_path: Path, output: Path, options) -> int:
+    from toxft.report.ranking import markdown
+    from toxft.study.report import write_report
+    from toxft.study.runner import resume_command, run_study
 
-    study_cli.run(_study_args(args, study_path, "run"))
-    ranking = json.loads((args.output / "ranking.json").read_text(encoding="utf-8"))
-    from toxft.survey.ranking import Row, markdown
-
-    print(ranking["headline"] + ".")
+    failed = run_study(study, output, options)
+    written = write_report(study, output.resolve(), progress=_say)
+    if failed:
+        raise ToxftError(f"toxft: survey study failed: {len(failed)} step(s) did not finish ({', '.join(failed)}); "
+                         f"fix the cause, then resume with: {resume_command(study_path, output, options)}")
+    print(written.headline + ".")
     print()
-    print(markdown([Row(**row) for row in ranking["rows"]]), end="")
-    _say(f"figure: {args.output / 'figures' / 'ranking.png'}; report: {args.output / 'report.md'}")
+    print(markdown(written.ranking, study.analysis.interval()), end="")
+    _say(f"figure: {output / 'figures' / 'ranking.png'}; report: {written.path}")
     return 0

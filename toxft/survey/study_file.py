@@ -1,14 +1,13 @@
 """A survey's outputs: the study file a person reads and edits, and the record of every candidate.
 
 ``study.yaml`` is a one-family toxft study: the reference as ``instruct``, each kept fine-tune as
-``community`` pinned to its commit, with its downloads and why it was kept in comments.
-``candidates.json`` holds every candidate with its decision (the report reads the downloads
-from it) and ``candidates.md`` the same as a table.
+``community`` pinned to its commit with its monthly ``downloads``, why it was kept in a comment,
+and ``ranking: true``, so that its report opens with the fine-tunes ranked by their change.
+``candidates.json`` holds every candidate with its decision and ``candidates.md`` the same as a table.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -43,6 +42,7 @@ def study_text(reference: str, reference_sha: str, kept: list[Candidate], looked
         "# The ranking uses the paired rate model; best: true adds BEST on the scores, as the paper did (slower).",
         "analysis: {best: false}",
         "comparisons: [instruct-community]",
+        "ranking: true",
         "families:",
         f"  {_scalar(family)}:",
         "    - role: instruct",
@@ -56,7 +56,8 @@ def study_text(reference: str, reference_sha: str, kept: list[Candidate], looked
                   f"      results: {_scalar(relative)}"]
     for rank, candidate in enumerate(kept, 1):
         lines += [f"    # {rank}. {candidate.repo_id}: {candidate.downloads:,} downloads this month; {candidate.reason}"]
-        lines += ["    - role: community", f"      name: {_scalar(candidate.repo_id)}"]
+        lines += ["    - role: community", f"      name: {_scalar(candidate.repo_id)}",
+                  f"      downloads: {candidate.downloads}"]
         if candidate.kind == "adapter":
             lines += [f"      model: {_scalar(reference)}", f"      revision: {_scalar(reference_sha)}",
                       f"      peft: {_scalar(candidate.repo_id)}", f"      peft_revision: {_scalar(candidate.sha)}"]
@@ -92,17 +93,3 @@ def candidates_markdown(reference: str, candidates: list[Candidate], date: str, 
         lines.append(f"| {index} | [{c.repo_id}]({endpoint}/{c.repo_id}){commit} | {', '.join(c.relations)} | "
                      f"{c.downloads:,} | {decision} | {c.reason.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
-
-
-def read_downloads(study_folder: Path) -> dict[str, int]:
-    """Monthly downloads per repository from a survey's candidates.json beside its study file (none without)."""
-    try:
-        data = json.loads((Path(study_folder) / CANDIDATES_FILE).read_text(encoding="utf-8"))
-        return {c["repo_id"]: int(c["downloads"]) for c in data["candidates"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-
-
-def is_survey(study_folder: Path) -> bool:
-    """Whether a study file was written by ``toxft survey`` (its candidates.json lies beside it)."""
-    return (Path(study_folder) / CANDIDATES_FILE).is_file()

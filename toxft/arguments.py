@@ -61,3 +61,8 @@ def nonnegative_float(text: str) -> float:
 def difference(text: str) -> float:
     """A difference of probabilities, between -1 and 1 (a ROPE bound)."""
     return _within(text, float, lambda v: -1.0 <= v <= 1.0, "between -1 and 1 (probability units)")
+
+
+def probability(text: str) -> float:
+    """A probability from 0 to 1 (a toxicity threshold)."""
+    return _within(text, float, lambda v: 0.0 <= v <= 1.0, "between 0 and 1")

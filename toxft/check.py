@@ -3,8 +3,11 @@
 The reference is found for you: a PEFT adapter is compared with its base model
 (adapter_config.json), a full model with the base_model of its model card; otherwise give
 --against. Both are evaluated through lm_eval with the toxft tasks (--log_samples), as a
-one-family study, and cached by model, commit, harness arguments and toxft task files, so a
-reference evaluated once serves every later check, and a rerun after an interruption goes on.
+one-family study, and cached by model, commit, harness arguments, classifier and toxft task
+files, so a reference evaluated once serves every later check, and a rerun after an
+interruption goes on. With --scorers A,B the continuations are generated once and scored by
+each classifier (the others by `toxft rescore`, cached beside the first), with a verdict per
+classifier and a line saying whether they agree.
 
 exit status: 0 the check ran and --fail-on was not met; 1 --fail-on was met; 2 bad input or a
 failed evaluation (no verdict is shown then).
@@ -12,23 +15,22 @@ failed evaluation (no verdict is shown then).
 examples:
   toxft check me/gemma-2-2b-it-dolly
   toxft check ./adapters/my-lora --against google/gemma-2-2b-it --card README.md
-  toxft check me/model --fail-on increase --model-args dtype=bfloat16 --batch-size 32
+  toxft check me/model --fail-on increase --scorers paper,toxic-bert --model-args dtype=bfloat16
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from toxft.arguments import nonnegative_int, positive_int
+from toxft.analysis.settings import AnalysisSettings, add_interval_arguments, from_arguments
+from toxft.arguments import nonnegative_int
 from toxft.errors import ToxftError
+from toxft.harness import Target, add_harness_arguments, cache_name, harness_settings
 from toxft.hub import is_adapter, is_local, resolve
 
-FAIL_ON = ("never", "increase", "change")
+FAIL_ON = ("never", "increase", "change", "degenerate")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, default=Path("toxft-checks"),
                         help="folder for the harness results (a cache shared by every check)")
     parser.add_argument("--fail-on", choices=FAIL_ON, default="never",
-                        help="exit 1 when the model is credibly more toxic (increase) or credibly different (change)")
+                        help="exit 1 when the model is credibly more toxic under any scorer (increase), credibly "
+                             "different (change), or writes credibly more degenerate continuations (degenerate)")
+    parser.add_argument("--scorers", type=scorer_list, metavar="A,B",
+                        help="score the same continuations with each classifier (presets or paths); the first one "
+                             "scores the generation (default: the configured scorer, paper unless TOXFT_SCORER says)")
+    add_interval_arguments(parser)
     parser.add_argument("--examples", type=nonnegative_int, default=0, metavar="N",
                         help="show up to N prompts whose continuation became toxic (and N that stopped)")
     parser.add_argument("--card", type=Path, metavar="README.md", help="insert or update the toxft section of this card")
@@ -49,33 +56,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_harness_arguments(parser, "harness options (passed to lm_eval for both models)")
 
 
-def add_harness_arguments(parser: argparse.ArgumentParser, title: str) -> None:
-    """The lm_eval options of a check or survey; the same flags give the same cache key in both."""
-    harness = parser.add_argument_group(title)
-    harness.add_argument("--model-type", default="hf", help="lm_eval --model (hf, vllm, ...)")
-    harness.add_argument("--model-args", default="", help="extra lm_eval --model_args, e.g. dtype=bfloat16")
-    harness.add_argument("--batch-size", default="auto", help="lm_eval --batch_size")
-    harness.add_argument("--apply-chat-template", action="store_true", help="lm_eval --apply_chat_template")
-    harness.add_argument("--limit", type=positive_int, help="lm_eval --limit: prompts per subtask (a smoke run)")
-    harness.add_argument("--metadata", default="", help="lm_eval --metadata JSON for the toxft tasks")
-    harness.add_argument("--device", help="lm_eval --device")
+def scorer_list(text: str) -> list[str]:
+    """``--scorers``: comma-separated presets or paths, each named once."""
+    from toxft.scorer import ScorerError, check_spec, describe
 
-
-@dataclass
-class Target:
-    """A model to evaluate: what to load, which adapter, which commit."""
-
-    ident: str  # as the user named it (the Hub's current id when the repository was renamed)
-    pretrained: str
-    peft: str | None
-    revision: str | None
-    sha: str | None  # of the model, or of the adapter when there is one
-
-
-def _fingerprint(folder: Path) -> str:
-    """A local folder's contents in short: file names, sizes and modification times."""
-    entries = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
-    return hashlib.sha256(json.dumps([str(folder.resolve()), entries]).encode()).hexdigest()[:16]
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one scorer, e.g. paper,toxic-bert")
+    seen: dict[str, str] = {}
+    for name in names:
+        try:
+            check_spec(name)
+        except ScorerError as error:
+            raise argparse.ArgumentTypeError(str(error).removeprefix("toxft: ")) from None
+        description = describe(name)
+        if description in seen:
+            raise argparse.ArgumentTypeError(f"{name!r} is given twice ({seen[description]!r} is the same classifier)"
+                                             if seen[description] != name else f"{name!r} is given twice")
+        seen[description] = name
+    return names
 
 
 def resolve_pair(args: argparse.Namespace) -> tuple[Target, Target, str]:
@@ -120,57 +119,24 @@ def _same_place(a: str, b: str) -> bool:
     return a.lower() == b.lower()
 
 
-def harness_settings(args: argparse.Namespace) -> dict:
-    """The study's ``harness:`` section from the harness options."""
-    extra_args = {}
-    if args.model_args:
-        try:
-            extra_args = dict(part.split("=", 1) for part in args.model_args.split(",") if part)
-        except ValueError:
-            raise ToxftError("toxft: --model-args must look like key=value,key=value") from None
-    harness = {"model": args.model_type, "model_args": extra_args, "batch_size": args.batch_size,
-               "apply_chat_template": args.apply_chat_template}
-    if args.limit:
-        harness["limit"] = args.limit
-    if args.metadata:
-        try:
-            harness["metadata"] = json.loads(args.metadata)
-        except json.JSONDecodeError:
-            raise ToxftError("toxft: --metadata must be JSON") from None
-    if args.device:
-        harness["extra_args"] = ["--device", args.device]
-    return harness
+def generation_scorer(harness: dict, scorers: list[str] | None) -> str:
+    """The description of the classifier the harness run itself scores with: the first --scorers, else the configured one."""
+    from toxft import settings
+    from toxft.scorer import describe
 
-
-def task_version() -> str:
-    """A hash of the toxft task files: results from other task definitions are never reused."""
-    from toxft import tasks_path
-
-    folder = tasks_path() / "toxft"
-    digest = hashlib.sha256()
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix in {".yaml", ".py", ""}:
-            digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def cache_name(target: Target, harness: dict) -> str:
-    """The folder name of a target's results: readable prefix, key of everything that shapes them."""
-    identity = {"pretrained": target.pretrained, "peft": target.peft, "revision": target.revision, "sha": target.sha,
-                "harness": harness, "tasks": task_version(),
-                "local": [_fingerprint(Path(p).expanduser()) for p in (target.pretrained, target.peft)
-                          if p and is_local(p)]}
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
-    readable = (target.peft or target.pretrained).rstrip("/").split("/")[-1]
-    return f"{readable}-{key}"
+    if scorers:
+        return describe(scorers[0])
+    configured = settings.current()
+    scorer = (harness.get("metadata") or {}).get("scorer") or configured.scorer
+    return describe(str(scorer))
 
 
 def run(args: argparse.Namespace) -> int:
     from toxft.analysis.compare import compare_runs
     from toxft.runs import load_run
     from toxft.study.config import ModelEntry, Study
-    from toxft.study.executor import make_executor, run_steps
-    from toxft.study.plan import plan, results_folder
+    from toxft.study.executor import LocalExecutor, run_steps
+    from toxft.study.plan import plan, scored_folder
 
     if args.card:
         from toxft.files import check_writable
@@ -179,6 +145,13 @@ def run(args: argparse.Namespace) -> int:
     if args.push_to_hub and is_local(args.model):
         raise ToxftError("toxft: --push-to-hub needs MODEL to be a Hub repository")
     harness = harness_settings(args)
+    settings = from_arguments(args, best=False, verdict="paired", scorers=tuple(args.scorers or ()))
+    if args.scorers:
+        from toxft.scorer import check_classifier
+
+        for spec in args.scorers:  # before any generation: a classifier without the label stops here
+            check_classifier(spec)
+        harness["metadata"] = {**(harness.get("metadata") or {}), "scorer": args.scorers[0]}
     model, reference, source = resolve_pair(args)
     say = lambda message: print(f"toxft: {message}", file=sys.stderr, flush=True)  # noqa: E731
     say(f"reference: {reference.ident} @ {reference.sha} (from {source})")
@@ -186,49 +159,61 @@ def run(args: argparse.Namespace) -> int:
     for named, target in ((args.model, model), (args.against, reference)):
         if named and not is_local(named) and named != target.ident:
             say(f"note: {named} was renamed on the Hub; it is now {target.ident}, and results name it so")
-    entries = [ModelEntry("check", "instruct", reference.pretrained, cache_name(reference, harness), reference.revision),
-               ModelEntry("check", "community", model.pretrained, cache_name(model, harness), model.revision,
+    scorer = generation_scorer(harness, args.scorers)
+    entries = [ModelEntry("check", "instruct", reference.pretrained, cache_name(reference, harness, scorer),
+                          reference.revision),
+               ModelEntry("check", "community", model.pretrained, cache_name(model, harness, scorer), model.revision,
                           model.peft)]
-    study = Study("toxft check", Path("."), {}, harness, {}, {"best": False}, ["instruct-community"],
-                  {"check": entries})
+    study = Study("toxft check", Path("."), {}, harness, {}, settings, ["instruct-community"], {"check": entries})
     root = args.output.resolve()
     # A Hub adapter is fetched at its resolved commit by its step, as a study's pinned adapters are.
     hub_adapter = model.peft and not is_local(model.peft)
     steps = plan(study, root, adapter_pins={model.peft: model.sha} if hub_adapter else None)
     todo = [s for s in steps if not s.done()]
     for step in steps:
-        say(f"{'cached' if step not in todo else 'evaluating'}: {step.entry.name} ({results_folder(step.entry, root)})")
+        what = "cached" if step not in todo else "rescoring" if step.kind == "rescore" else "evaluating"
+        say(f"{what}: {step.entry.name}{step.scorer_suffix} ({step.output})")
     if todo:
         def reused(step, outcome) -> None:
             if outcome.done_elsewhere:
                 say(f"{step.entry.model}: evaluated meanwhile by another check; reusing it")
 
-        executor = make_executor("local", root / "jobs")
-        status = run_steps(todo, executor, study.env, root / "logs", parallel=False,
-                           on_start=lambda step: say(f"running lm_eval for {step.entry.model}"
-                                                     + (f" + {step.entry.peft}" if step.entry.peft else "")),
-                           on_wait=lambda step, pid: say(f"{step.entry.model}: in use by pid {pid} (another toxft "
-                                                         "check with this --output); waiting for it"),
-                           on_done=reused)
-        failed = [(step, status[step.label]) for step in todo if not status[step.label].ok]
-        if failed:
-            step, outcome = failed[0]
-            raise ToxftError(f"toxft: {step.label} failed: {outcome.reason}; log: {root / 'logs' / step.log_name} "
+        with LocalExecutor(study.env) as executor:
+            status = run_steps(todo, executor, study.env, root / "logs",
+                               on_start=lambda step: say(f"running {step.describe()}"),
+                               on_wait=lambda step, pid: say(f"{step.entry.model}: in use by pid {pid} (another toxft "
+                                                             "check with this --output); waiting for it"),
+                               on_done=reused)
+        failed = [(step, status[step.label]) for step in todo if step.label in status and not status[step.label].ok]
+        skipped = [step for step in todo if step.label not in status]
+        if failed or skipped:
+            step, outcome = failed[0] if failed else (skipped[0], None)
+            reason = outcome.reason if outcome else "its evaluation failed"
+            raise ToxftError(f"toxft: {step.label} failed: {reason}; log: {root / 'logs' / step.log_name} "
                              "(no verdict from an incomplete evaluation; finished prompts are cached, so the same "
                              "command goes on where it stopped)")
-    runs = {entry.role: load_run(results_folder(entry, root)) for entry in entries}
-    comparison = compare_runs(runs["community"], runs["instruct"], run_best=False, examples=args.examples,
-                              warn=lambda message: say(message), seed=0)
-    print(verdict_line(model.ident, reference.ident, comparison))
+    from toxft.study.plan import results_folder
+
+    scorers = args.scorers or [None]
+    runs: dict[str | None, dict[str, object]] = {}
+    for spec in scorers:
+        runs[spec] = {entry.role: load_run(scored_folder(results_folder(entry, root), spec, args.scorers))
+                      for entry in entries}
+    comparisons = {spec: compare_runs(by_role["community"], by_role["instruct"], settings, examples=args.examples,
+                                      warn=lambda message: say(message)) for spec, by_role in runs.items()}
+    for spec, comparison in comparisons.items():
+        print(verdict_line(model.ident, reference.ident, comparison, spec if len(scorers) > 1 else None))
+    if len(scorers) > 1:
+        print(agreement_line(comparisons))
     print()
-    report = _report(runs, model.ident, reference.ident)
+    report = _report(runs, comparisons, model.ident, reference.ident, settings)
     from toxft.report.render import to_markdown
 
     print(to_markdown(report), end="")
     if args.examples:
         from toxft.analysis.cli import format_examples
 
-        print("\n".join(format_examples(comparison, args.examples)))
+        print("\n".join(format_examples(comparisons[scorers[0]], args.examples)))
     if args.card:
         from toxft.report.card import update_card_file
 
@@ -237,37 +222,60 @@ def run(args: argparse.Namespace) -> int:
         from toxft.report.card import push_card
 
         push_card(model.ident, report, model.ident, create_pr=True)
-    return 1 if _failed(args.fail_on, comparison.subsets["total"].paired) else 0
+    return 1 if failed_on(args.fail_on, list(comparisons.values())) else 0
 
 
-def verdict_line(model: str, reference: str, comparison) -> str:
-    """The one line a user reads first: direction, size, interval, prompts, method."""
+def verdict_line(model: str, reference: str, comparison, scorer: str | None = None) -> str:
+    """The one line a user reads first: direction, size, interval, prompts, method (and the degenerate caveat)."""
     total = comparison.subsets.get("total")
     if total is None:
         raise ToxftError("toxft: the runs share no complete set of toxft subtasks; no verdict")
     paired = total.paired
     low, high = paired.diff_hdi
-    # The observed difference, as in the table below; the interval is the posterior's 95% HDI.
+    # The observed difference, as in the table below; the interval is the posterior's HDI.
     observed = total.rate_a - total.rate_b
     size = (f"{100 * observed:+.1f} pp toxic continuations "
-            f"({paired.hdi_prob:.0%} interval [{100 * low:+.1f}, {100 * high:+.1f}])")
-    if paired.credible:
+            f"({comparison.settings.interval()} [{100 * low:+.1f}, {100 * high:+.1f}])")
+    under = f" under {scorer}" if scorer else ""
+    if total.credible:
         words = "MORE" if paired.diff_mean > 0 else "LESS"
-        head = f"{model} is credibly {words} toxic than {reference}"
+        head = f"{model} is credibly {words} toxic than {reference}{under}"
     else:
-        head = f"{model} is not credibly different in toxicity from {reference}"
-    return f"{head}: {size} on {total.n:,} prompts (paired; {100 * total.rate_a:.1f}% vs {100 * total.rate_b:.1f}%)"
+        head = f"{model} is not credibly different in toxicity from {reference}{under}"
+    caveat = total.caveat("its", f"{reference}'s")
+    return (f"{head}{caveat}: {size} on {total.n:,} prompts (paired; {100 * total.rate_a:.1f}% vs "
+            f"{100 * total.rate_b:.1f}%; degenerate {total.degenerate.share_a:.0%} vs {total.degenerate.share_b:.0%})")
 
 
-def _failed(fail_on: str, paired) -> bool:
+def agreement_line(comparisons: dict) -> str:
+    """Whether the classifiers reach the same verdict on all prompts: 'credibly higher under paper and toxic-bert'."""
+    verdicts = {spec: c.subsets["total"].direction for spec, c in comparisons.items()}
+    if len(set(verdicts.values())) == 1:
+        names = list(verdicts)
+        joined = ", ".join(names[:-1]) + f" and {names[-1]}"
+        return f"the scorers agree: {next(iter(verdicts.values()))} under {joined}"
+    return "depends on the scorer: " + ", ".join(f"{v} under {spec}" for spec, v in verdicts.items())
+
+
+def failed_on(fail_on: str, comparisons: list) -> bool:
+    """--fail-on over every scorer's comparison on all prompts: a safety gate fails when any scorer says so."""
+    totals = [c.subsets["total"] for c in comparisons]
     if fail_on == "increase":
-        return paired.credible and paired.diff_mean > 0
+        return any(t.credible and t.direction == "credibly higher" for t in totals)
     if fail_on == "change":
-        return paired.credible
+        return any(t.credible for t in totals)
+    if fail_on == "degenerate":
+        return totals[0].degenerate.rose("a")  # the same texts under every scorer
     return False
 
 
-def _report(runs: dict, model: str, reference: str):
+def _report(runs: dict, comparisons: dict, model: str, reference: str, settings: AnalysisSettings):
     from toxft.report.table import Report
 
-    return Report([runs["community"], runs["instruct"]], [model, reference], baseline=runs["instruct"])
+    ordered, names, by_folder = [], [], {}
+    for spec, by_role in runs.items():
+        ordered += [by_role["community"], by_role["instruct"]]
+        names += [model, reference]
+        by_folder[str(by_role["community"].folder)] = comparisons[spec]
+    first = next(iter(runs.values()))
+    return Report(ordered, names, baseline=first["instruct"], comparisons=by_folder, settings=settings)

@@ -50,6 +50,9 @@ def problem(ident: str, error: Exception) -> str:
         return "not found on the Hub (or private: log in with a token that can read it)"
     if isinstance(error, (errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError)):
         return "cannot reach the Hub (offline: unset HF_HUB_OFFLINE, or use a local folder)"
+    if isinstance(error, errors.HFValidationError):
+        return ("not a repository id: a Hub id is NAME or ORG/NAME (letters, digits, '-', '_', '.'; at most 96 "
+                "characters), and a local folder must exist")
     if isinstance(error, errors.HfHubHTTPError) and error.response is not None:
         return f"the Hub answered HTTP {error.response.status_code}; try again later"
     if isinstance(error, OSError) or "Connect" in type(error).__name__ or "Timeout" in type(error).__name__:

@@ -29,6 +29,41 @@ class ScorerError(ToxftError):
     """The classifier cannot be used as a toxicity scorer."""
 
 
+def check_spec(spec: str) -> str:
+    """A scorer as the user named it: a preset, a local classifier folder or a Hub id (owner/name); else one line."""
+    from pathlib import Path
+
+    if spec in settings.PRESETS or Path(spec).expanduser().is_dir():
+        return spec
+    if spec.startswith((".", "/", "~")):
+        raise ScorerError(f"toxft: scorer {spec!r}: no such folder")
+    if spec.count("/") != 1 or not all(spec.split("/")):
+        raise ScorerError(f"toxft: unknown scorer {spec!r} (presets: {', '.join(settings.PRESETS)}; or a classifier's "
+                          "folder or Hub id owner/name)")
+    return spec
+
+
+def describe(spec: str) -> str:
+    """What runs scored by ``spec`` record as their scorer: model[@revision] [label, activation]."""
+    return replace(settings.current(), scorer=spec, scorer_label=None, scorer_activation=None).scorer_description()
+
+
+def check_classifier(spec: str) -> None:
+    """Refuse, before any generation, a classifier that cannot be loaded or has no such label (reads its config only)."""
+    from transformers import AutoConfig
+
+    model, label, activation = replace(settings.current(), scorer=check_spec(spec), scorer_label=None,
+                                       scorer_activation=None).scorer_spec()
+    try:
+        config = AutoConfig.from_pretrained(model, revision=settings.current().scorer_revision)
+    except (OSError, ValueError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ScorerError(f"toxft: cannot load the classifier {spec!r}: {first[:200]}") from None
+    labels = {str(v) for v in (getattr(config, "id2label", None) or {}).values()}
+    if label not in labels:
+        raise ScorerError(f"toxft: classifier {spec!r} has no label {label!r} (its labels: {', '.join(sorted(labels))})")
+
+
 def resolve_device(device: str | None) -> torch.device:
     """``None``/"auto" picks the GPU when there is one, else the CPU."""
     if device in (None, "", "auto"):

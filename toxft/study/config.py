@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toxft.analysis.settings import AnalysisError, AnalysisSettings, from_mapping
 from toxft.errors import ToxftError
 
 ROLES = ("base", "instruct", "dolly", "community")
@@ -16,15 +17,11 @@ EXPERIMENTS = {
     "instruct-community": ("instruct", "community"),
 }
 _TOP_KEYS = {"name", "description", "env", "harness", "finetune", "analysis", "comparisons", "families",
-             "dolly_adapters"}
+             "dolly_adapters", "ranking"}
 _MODEL_KEYS = {"role", "model", "name", "revision", "peft", "peft_revision", "published", "paper", "model_args", "note",
-               "results"}
+               "results", "downloads"}
 # What each section may hold: a typo such as `batchsize` must not be ignored silently.
 HARNESS_KEYS = {"model", "model_args", "batch_size", "apply_chat_template", "metadata", "limit", "extra_args"}
-ANALYSIS_KEYS = {"best", "verdict", "draws", "tune", "chains", "cores", "seed", "priors", "hdi_prob", "rope",
-                 "ess_floor"}
-# `toxft finetune` flags the study sets itself, per model.
-_FINETUNE_MANAGED = {"model", "output", "revision", "resume", "overwrite", "help"}
 # Dolly models: evaluate the adapter the paper published, or train one with `toxft finetune`.
 DOLLY_SOURCES = ("published", "train")
 
@@ -48,6 +45,7 @@ class ModelEntry:
     paper: str | None = None  # the row of the paper's tables this model matches
     peft_revision: str | None = None  # the adapter's commit on the Hub
     results: str | None = None  # where its harness results go, when not OUTPUT/results/<name> (a shared cache)
+    downloads: int | None = None  # monthly downloads on the Hub, as a survey found them
 
     @property
     def slug(self) -> str:
@@ -64,10 +62,11 @@ class Study:
     env: dict[str, str]
     harness: dict
     finetune: dict
-    analysis: dict
+    analysis: AnalysisSettings
     comparisons: list[str]
     families: dict[str, list[ModelEntry]]
     description: str = ""
+    ranking: bool = False  # open the report with the community models ranked by their change (a survey's study)
 
     def models(self) -> list[ModelEntry]:
         return [entry for entries in self.families.values() for entry in entries]
@@ -115,19 +114,6 @@ def _mapping(value, where: str, known: set[str] | None = None) -> dict:
     return value
 
 
-def finetune_keys() -> set[str]:
-    """The keys a study's ``finetune:`` section may hold: the flags of ``toxft finetune``."""
-    import argparse
-
-    from toxft.finetune.cli import add_arguments
-
-    parser = argparse.ArgumentParser(add_help=False)
-    add_arguments(parser)
-    flags = {option[2:].replace("-", "_") for action in parser._actions for option in action.option_strings
-             if option.startswith("--")}
-    return flags - _FINETUNE_MANAGED
-
-
 def _check_harness(harness: dict, path: Path) -> dict:
     limit = harness.get("limit")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -136,37 +122,14 @@ def _check_harness(harness: dict, path: Path) -> dict:
         _mapping(harness.get(key), f"{path}: harness {key}")
     if not isinstance(harness.get("extra_args", []), list):
         raise StudyError(f"toxft: {path}: harness extra_args must be a list of command-line words")
+    if "batch_size" in harness:
+        from toxft.harness import batch_size
+
+        try:
+            batch_size(str(harness["batch_size"]))
+        except Exception as error:  # argparse's ArgumentTypeError: the same words as the flag's
+            raise StudyError(f"toxft: {path}: harness batch_size {error}") from None
     return harness
-
-
-def _check_finetune(finetune: dict, path: Path) -> dict:
-    """Parse the section as `toxft finetune` would, so a bad value fails now, not inside a job's log."""
-    import argparse
-
-    from toxft.finetune.cli import add_arguments
-
-    class Strict(argparse.ArgumentParser):
-        def error(self, message: str):
-            raise StudyError(f"toxft: {path}: finetune: {message.replace('argument --', '')}")
-
-    parser = Strict(add_help=False)
-    add_arguments(parser)
-    parser.parse_args(["--model", "m", "--output", "o", *finetune_flags(finetune)])
-    return finetune
-
-
-def finetune_flags(finetune: dict) -> list[str]:
-    """A study's ``finetune:`` section as ``toxft finetune`` flags (``max_steps: 3`` -> ``--max-steps 3``)."""
-    argv: list[str] = []
-    for key, value in finetune.items():
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            argv += [flag] if value else []
-        elif isinstance(value, list):
-            argv += [flag, *map(str, value)]
-        elif value is not None:
-            argv += [flag, str(value)]
-    return argv
 
 
 def _local(value: str, base: Path) -> str:
@@ -211,7 +174,9 @@ def load_study(path: str | Path, dolly: str | None = None) -> Study:
     if twice:
         raise StudyError(f"toxft: {path}: two models are both named {twice[0]!r}; give one a 'name'")
     env = {str(k): _local(str(v), base) for k, v in _mapping(raw.get("env"), f"{path}: env").items()}
-    finetune = _check_finetune(_mapping(raw.get("finetune"), f"{path}: finetune", finetune_keys()), path)
+    from toxft.finetune.options import check_section
+
+    finetune = check_section(_mapping(raw.get("finetune"), f"{path}: finetune"), str(path))
     if isinstance(finetune.get("data"), str):
         finetune = {**finetune, "data": _local(finetune["data"], base)}
     harness = _check_harness(_mapping(raw.get("harness"), f"{path}: harness", HARNESS_KEYS), path)
@@ -219,37 +184,34 @@ def load_study(path: str | Path, dolly: str | None = None) -> Study:
         name=str(raw.get("name") or path.stem), source=path, env=env,
         harness=harness, finetune=finetune,
         analysis=_analysis(raw.get("analysis"), path), comparisons=list(comparisons), families=families,
-        description=str(raw.get("description") or "").strip(),
+        description=str(raw.get("description") or "").strip(), ranking=_flag(raw.get("ranking", False), "ranking", path),
     )
 
 
-def _analysis(value, path: Path) -> dict:
-    from toxft.analysis.compare import VERDICTS
+def _flag(value, key: str, path: Path) -> bool:
+    if not isinstance(value, bool):
+        raise StudyError(f"toxft: {path}: {key} must be true or false, not {value!r}")
+    return value
 
-    analysis = _mapping(value, f"{path}: analysis", ANALYSIS_KEYS)
-    counts = {"draws": 1, "chains": 1, "cores": 1, "tune": 0, "seed": 0}
-    for key, least in counts.items():
-        value = analysis.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-            raise StudyError(f"toxft: {path}: analysis {key} must be a whole number of {least} or more, not {value!r}")
-    if "best" in analysis and not isinstance(analysis["best"], bool):
-        raise StudyError(f"toxft: {path}: analysis best must be true or false, not {analysis['best']!r}")
-    hdi = analysis.get("hdi_prob", 0.95)
-    if isinstance(hdi, bool) or not isinstance(hdi, (int, float)) or not 0 < hdi < 1:
-        raise StudyError(f"toxft: {path}: analysis hdi_prob must be between 0 and 1, not {hdi!r}")
-    rope = analysis.get("rope")
-    if rope is not None and not (isinstance(rope, list) and len(rope) == 2
-                                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rope)
-                                 and rope[0] < rope[1]):
-        raise StudyError(f"toxft: {path}: analysis rope must be [LOW, HIGH] with LOW below HIGH, not {rope!r}")
-    if analysis.get("priors", "paper") not in ("paper", "kruschke"):
-        raise StudyError(f"toxft: {path}: analysis priors must be paper or kruschke, not {analysis['priors']!r}")
-    verdict = analysis.get("verdict", "paired")
-    if verdict not in VERDICTS:
-        raise StudyError(f"toxft: {path}: analysis verdict must be {', '.join(VERDICTS)}, not {verdict!r}")
-    if verdict == "best" and analysis.get("best") is False:
-        raise StudyError(f"toxft: {path}: analysis verdict best needs best: true")
-    return analysis
+
+def _analysis(value, path: Path) -> AnalysisSettings:
+    try:
+        settings = from_mapping(_mapping(value, f"{path}: analysis"), str(path))
+    except AnalysisError as error:
+        raise StudyError(str(error)) from None
+    if settings.scorers:
+        from toxft.scorer import ScorerError, check_spec, describe
+
+        seen = set()
+        for spec in settings.scorers:
+            try:
+                check_spec(spec)
+            except ScorerError as error:
+                raise StudyError(f"toxft: {path}: analysis scorers: {str(error).removeprefix('toxft: ')}") from None
+            if describe(spec) in seen:
+                raise StudyError(f"toxft: {path}: analysis scorers: {spec!r} is given twice")
+            seen.add(describe(spec))
+    return settings
 
 
 def _text(value) -> str | None:
@@ -288,7 +250,10 @@ def _family(name: str, entries, base: Path, path: Path, dolly_source: str = "tra
                 raise StudyError(f"toxft: {where}: dolly_adapters is published but this model has no 'published' adapter")
             peft = published
         results = str((base / Path(str(entry["results"])).expanduser()).resolve()) if entry.get("results") else None
+        downloads = entry.get("downloads")
+        if downloads is not None and (isinstance(downloads, bool) or not isinstance(downloads, int) or downloads < 0):
+            raise StudyError(f"toxft: {where}: downloads must be a whole number of 0 or more, not {downloads!r}")
         models.append(ModelEntry(name, role, model, str(label), _text(entry.get("revision")), peft,
                                  _mapping(entry.get("model_args"), f"{where}: model_args"), published,
-                                 entry.get("paper"), _text(entry.get("peft_revision")), results))
+                                 entry.get("paper"), _text(entry.get("peft_revision")), results, downloads))
     return models

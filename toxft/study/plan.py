@@ -1,62 +1,85 @@
-"""A study as command lines: one fine-tune per Dolly model, one harness run per model."""
+"""A study as command lines: one fine-tune per Dolly model, one harness run per model, one rescore per extra scorer.
+
+With ``analysis: {scorers: [A, B, ...]}`` every harness run scores its continuations with A, and a
+``toxft rescore`` step per model scores the same continuations with each of the others (no second
+generation), into ``<results>@<scorer>`` beside the first.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from toxft.study.config import ModelEntry, Study, finetune_flags
+from toxft.finetune.options import to_flags
+from toxft.study.config import ModelEntry, Study
+
+KINDS = ("finetune", "evaluate", "rescore")
 
 
 @dataclass
 class Step:
-    """One job: a ``toxft finetune`` or an ``lm_eval`` command and the folder it fills."""
+    """One job: a ``toxft finetune``, an ``lm_eval`` or a ``toxft rescore`` command and the folder it fills."""
 
-    kind: str  # "finetune" or "evaluate"
+    kind: str  # one of KINDS
     entry: ModelEntry
     argv: list[str]  # as a user would type it: starts with "toxft" or "lm_eval"
     output: Path
     # A Hub adapter pinned by `plan --check`: (repo id, commit). The job fetches it at that commit
     # and the harness loads that copy, since the harness would load an adapter at the base's revision.
     adapter_pin: tuple[str, str] | None = None
+    scorer: str | None = None  # a rescore step's classifier
 
     @property
     def label(self) -> str:
-        return f"{self.kind} {self.entry.name}"
+        return f"{self.kind} {self.entry.name}{self.scorer_suffix}"
+
+    @property
+    def scorer_suffix(self) -> str:
+        return f" @ {self.scorer}" if self.scorer else ""
 
     @property
     def log_name(self) -> str:
-        return f"{self.kind}-{self.entry.slug}.log"
+        suffix = f"@{scorer_slug(self.scorer)}" if self.scorer else ""
+        return f"{self.kind}-{self.entry.slug}{suffix}.log"
+
+    def describe(self) -> str:
+        """What the step does, in a few words, for progress lines."""
+        if self.kind == "rescore":
+            return f"toxft rescore of {self.entry.name} with {self.scorer}"
+        what = self.entry.model + (f" + {self.entry.peft}" if self.entry.peft else "")
+        return f"{'lm_eval' if self.kind == 'evaluate' else 'toxft finetune'} for {what}"
 
     def shell(self) -> str:
         return shlex.join(self.argv)
 
-    def executable_argv(self, adapter_folder: str | None = None) -> list[str]:
-        """The same command through this Python, so jobs use the environment the study runs in.
-
-        ``adapter_folder`` replaces the pinned Hub adapter's id by the copy fetched at its commit.
-        """
+    def program(self, adapter_folder: str | None = None) -> tuple[str, list[str]]:
+        """(module, arguments) of the command; ``adapter_folder`` replaces the pinned Hub adapter's id."""
         module = {"toxft": "toxft.cli", "lm_eval": "lm_eval"}[self.argv[0]]
         argv = self.argv[1:]
         if adapter_folder and self.adapter_pin:
             argv = [a.replace(f"peft={self.adapter_pin[0]}", f"peft={adapter_folder}") for a in argv]
+        return module, argv
+
+    def executable_argv(self, adapter_folder: str | None = None) -> list[str]:
+        """The same command through this Python, so jobs use the environment the study runs in."""
+        module, argv = self.program(adapter_folder)
         return [sys.executable, "-m", module, *argv]
 
     def done(self) -> bool:
         """Whether an earlier run already produced this step's output."""
         if self.kind == "finetune":
             return (self.output / "adapter_config.json").is_file()
-        from toxft.runs import TASKS, RunError, load_run
+        from toxft.runs import RunError, load_run, suite_complete
 
         try:
-            run = load_run(self.output)
+            return suite_complete(load_run(self.output))
         except RunError:
             return False
-        return all(task in run.samples for task in TASKS.values())
 
     def interrupted(self) -> bool:
         """A fine-tune that left checkpoints but no adapter: it goes on with --resume."""
@@ -72,11 +95,28 @@ def results_folder(entry: ModelEntry, root: Path) -> Path:
     return Path(entry.results) if entry.results else root / "results" / entry.slug
 
 
+def scorer_slug(spec: str) -> str:
+    """A scorer as part of a folder name: a preset's name, or a folder's name with a short hash of its path."""
+    from toxft.settings import PRESETS
+
+    if spec in PRESETS:
+        return spec
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", spec.rstrip("/").split("/")[-1]).strip("_") or "scorer"
+    return f"{name}-{hashlib.sha256(spec.encode()).hexdigest()[:8]}"
+
+
+def scored_folder(results: Path, spec: str | None, scorers) -> Path:
+    """Where a model's results under ``spec`` are: its harness run for the first scorer, else ``<results>@<scorer>``."""
+    if spec is None or not scorers or spec == scorers[0]:
+        return results
+    return results.parent / f"{results.name}@{scorer_slug(spec)}"
+
+
 def _finetune_argv(study: Study, entry: ModelEntry, output: Path, revision: str | None) -> list[str]:
     argv = ["toxft", "finetune", "--model", entry.model, "--output", str(output)]
     if revision:
         argv += ["--revision", revision]
-    return argv + finetune_flags(study.finetune)
+    return argv + to_flags(study.finetune)
 
 
 def _model_args(study: Study, entry: ModelEntry, adapter: str | None, revision: str | None) -> str:
@@ -101,8 +141,11 @@ def _evaluate_argv(study: Study, entry: ModelEntry, output: Path, adapter: str |
             "--output_path", str(output), "--batch_size", str(harness.get("batch_size", "auto"))]
     if harness.get("apply_chat_template"):
         argv.append("--apply_chat_template")
-    if harness.get("metadata"):
-        argv += ["--metadata", json.dumps(harness["metadata"], sort_keys=True)]
+    metadata = dict(harness.get("metadata") or {})
+    if study.analysis.scorers:  # the first of several scorers scores the generation itself
+        metadata["scorer"] = study.analysis.scorers[0]
+    if metadata:
+        argv += ["--metadata", json.dumps(metadata, sort_keys=True)]
     if harness.get("limit"):
         argv += ["--limit", str(harness["limit"])]
     argv += [str(a) for a in harness.get("extra_args", [])]
@@ -113,8 +156,16 @@ def _evaluate_argv(study: Study, entry: ModelEntry, output: Path, adapter: str |
     return argv
 
 
+def _rescore_steps(study: Study, evaluation: Step) -> list[Step]:
+    scorers = study.analysis.scorers
+    return [Step("rescore", evaluation.entry,
+                 ["toxft", "rescore", str(evaluation.output), "--scorer", spec, "--output",
+                  str(scored_folder(evaluation.output, spec, scorers))],
+                 scored_folder(evaluation.output, spec, scorers), scorer=spec) for spec in scorers[1:]]
+
+
 def plan(study: Study, root: str | Path, adapter_pins: dict[str, str] | None = None) -> list[Step]:
-    """Every step of the study in order: fine-tunes first, then evaluations.
+    """Every step of the study in order: fine-tunes first, then evaluations, then rescores.
 
     Commits pinned by ``toxft study plan --check`` (OUTPUT/pins.json) become the revisions. A
     pinned Hub adapter is fetched at its commit when its step runs; an unpinned one is loaded by
@@ -143,4 +194,11 @@ def plan(study: Study, root: str | Path, adapter_pins: dict[str, str] | None = N
         output = results_folder(entry, root)
         evaluations.append(Step("evaluate", entry, _evaluate_argv(study, entry, output, adapter, revision), output,
                                 pin))
-    return finetunes + evaluations
+    rescores = [step for evaluation in evaluations for step in _rescore_steps(study, evaluation)]
+    return finetunes + evaluations + rescores
+
+
+def depends_on(step: Step, steps: list[Step]) -> list[Step]:
+    """The steps whose output ``step`` reads: its model's fine-tune, or the evaluation it rescores."""
+    wanted = {"evaluate": "finetune", "rescore": "evaluate"}.get(step.kind)
+    return [s for s in steps if s.kind == wanted and s.entry is step.entry]

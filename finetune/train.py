@@ -19,6 +19,7 @@ from .targets import adapted_modules, resolve_targets
 
 RECORD_FILE = "toxft_finetune.json"
 CHECKPOINTS = "checkpoints"
+STEPS = "steps"  # OUTPUT/steps/step-N: the adapter after N optimizer steps (--checkpoints)
 
 
 class FinetuneError(ToxftError):
@@ -170,6 +171,36 @@ def _loss_bar():
     return LossBar()
 
 
+def step_folder(output: Path, step: int) -> Path:
+    """Where ``--checkpoints`` keeps the adapter after ``step`` optimizer steps."""
+    return Path(output) / STEPS / f"step-{step}"
+
+
+def _keep_adapters(steps: list[int], folder: Path):
+    """A callback that saves the adapter (and tokenizer) after each listed optimizer step."""
+    from transformers import TrainerCallback
+
+    class KeepAdapters(TrainerCallback):
+        """Saves OUTPUT/steps/step-N after optimizer step N, for each N asked for."""
+
+        def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+            if state.global_step in steps and state.is_world_process_zero:
+                target = folder / f"step-{state.global_step}"
+                model.save_pretrained(target)
+                if processing_class is not None:
+                    processing_class.save_pretrained(target)
+
+    return KeepAdapters()
+
+
+def _quiet_library_deprecations() -> None:
+    """Hide transformers' notices that TRL and PEFT call its renamed checkpointing API: nothing the user can change."""
+    import warnings
+
+    for message in (r"`is_gradient_checkpointing` is deprecated", r"`gradient_checkpointing(_kwargs)?` is deprecated"):
+        warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+
+
 def check_output(output: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to overwrite a finished adapter, or to start afresh over an interrupted run."""
     has_adapter = (output / "adapter_config.json").is_file()
@@ -213,12 +244,16 @@ def finetune(
     overwrite: bool = False,
     allow_partial: bool = False,
     keep_checkpoints: bool = False,
+    checkpoints: list[int] | None = None,
+    watch_toxicity: int | None = None,
+    watch_scorer: str | None = None,
     callbacks: list | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model_id`` with LoRA on Dolly rows and save the adapter, record and card in ``output``."""
     recipe = recipe or Recipe()
     output = Path(output)
     check_output(output, resume, overwrite)
+    _quiet_library_deprecations()
     backend = choose_backend(backend)
     prepare_backend(backend)
     rows = load_dolly(data, data_revision, recipe.limit)
@@ -254,6 +289,8 @@ def finetune(
         packing=recipe.packing,
         bf16=dtype == torch.bfloat16,
         fp16=dtype == torch.float16,
+        # Checkpointing trades compute for GPU memory; on a CPU it only recomputes (same gradients, slower).
+        gradient_checkpointing=torch.cuda.is_available(),
         logging_steps=1,
         save_steps=recipe.save_steps,
         save_total_limit=2,
@@ -261,12 +298,21 @@ def finetune(
         disable_tqdm=True,
         use_cpu=not torch.cuda.is_available(),
     )
+    extra = list(callbacks or [])
+    if checkpoints:
+        extra.append(_keep_adapters(sorted(set(checkpoints)), output / STEPS))
+    if watch_toxicity:
+        from toxft.callbacks import ToxicityCallback
+
+        extra.append(ToxicityCallback(every_steps=watch_toxicity, scorer=watch_scorer))
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=[_loss_bar(), *(callbacks or [])])
+                         callbacks=[_loss_bar(), *extra])
     trainer.remove_callback(PrinterCallback)
     from transformers.trainer_utils import get_last_checkpoint
 
     resumed_from = get_last_checkpoint(str(output / CHECKPOINTS)) if resume else None
+    if overwrite and not resume:  # adapters of the run being replaced are not this run's
+        shutil.rmtree(output / STEPS, ignore_errors=True)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resumed_from)
     seconds = time.perf_counter() - started
@@ -287,6 +333,7 @@ def finetune(
         "target_modules": targets,
         "adapted_modules": modules,
         "steps": trainer.state.global_step,
+        "checkpoints": [n for n in sorted(set(checkpoints or [])) if step_folder(output, n).is_dir()],
         "resumed_from": resumed_from,
         "train_seconds": round(seconds, 2),
         "loss": loss_summary(losses),

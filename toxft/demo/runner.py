@@ -33,6 +33,12 @@ def run(args: argparse.Namespace) -> int:
             raise ToxftError(f"toxft: {root} does not look like a demo folder; not deleting it")
         shutil.rmtree(root)
     started = time.perf_counter()
+    from toxft.study import worker
+    from toxft.study.executor import step_environment
+
+    # The study's steps run in a worker that imports the harness once; start it now, so that its
+    # imports overlap the training of the tiny models (one thread each, on a machine of two or more).
+    worker.warm(step_environment(world.study_env(world.model_paths(root))))
     import torch
 
     threads = torch.get_num_threads()

@@ -56,17 +56,23 @@ def build_tokenizer(max_length: int = 512, bos_only: bool = False, bos_token: st
     )
 
 
-def random_sentence(rng: random.Random, flagged: bool, length: tuple[int, int] = (3, 16)) -> str:
-    """A sentence of plain words, with :data:`FLAG_WORD` at a random place when flagged."""
-    plain = [w for w in WORDS if w != FLAG_WORD and w.isalpha()]
+def random_sentence(rng: random.Random, flagged: bool, length: tuple[int, int] = (3, 16),
+                    word: str = FLAG_WORD) -> str:
+    """A sentence of plain words (never ``word`` unless flagged), with ``word`` at a random place when flagged."""
+    plain = [w for w in WORDS if w not in (FLAG_WORD, word) and w.isalpha()]
     words = [rng.choice(plain) for _ in range(rng.randint(*length))]
     if flagged:
-        words.insert(rng.randrange(len(words) + 1), FLAG_WORD)
+        words.insert(rng.randrange(len(words) + 1), word)
     return " ".join(words)
 
 
-def build_classifier(path: str | Path, steps: int = 150, seed: int = 0) -> Path:
-    """Train and save a tiny RoBERTa classifier (labels nothate/hate) keyed on FLAG_WORD."""
+def build_classifier(path: str | Path, steps: int = 150, seed: int = 0, flag_word: str = FLAG_WORD,
+                     labels: tuple[str, str] = ("nothate", "hate")) -> Path:
+    """Train and save a tiny RoBERTa classifier whose second label (``hate``) fires on ``flag_word``.
+
+    Another ``flag_word`` makes a classifier that disagrees with the default one by design; other
+    ``labels`` make one without the label the toxft scorer asks for.
+    """
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
     torch.manual_seed(seed)
@@ -83,19 +89,19 @@ def build_classifier(path: str | Path, steps: int = 150, seed: int = 0) -> Path:
         bos_token_id=0,
         eos_token_id=2,
         num_labels=2,
-        id2label={0: "nothate", 1: "hate"},
-        label2id={"nothate": 0, "hate": 1},
+        id2label={0: labels[0], 1: labels[1]},
+        label2id={labels[0]: 0, labels[1]: 1},
     )
     model = RobertaForSequenceClassification(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     for _ in range(steps):
-        labels = [rng.random() < 0.5 for _ in range(32)]
-        texts = [random_sentence(rng, flagged) for flagged in labels]
+        flags = [rng.random() < 0.5 for _ in range(32)]
+        texts = [random_sentence(rng, flagged, word=flag_word) for flagged in flags]
         # An empty text must score as not toxic too.
-        texts[0], labels[0] = "", False
+        texts[0], flags[0] = "", False
         batch = tokenizer(texts, padding=True, return_tensors="pt")
-        loss = model(**batch, labels=torch.tensor(labels, dtype=torch.long)).loss
+        loss = model(**batch, labels=torch.tensor(flags, dtype=torch.long)).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -134,6 +140,21 @@ def build_causal_lm(path: str | Path, architecture: str = "llama", seed: int = 0
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def build_text_lm(path: str | Path, seed: int = 0, steps: int = 300, flagged_share: float = 0.3) -> Path:
+    """A tiny causal LM trained to answer every sentence with "so they are kind ." or, when the sentence holds
+    :data:`FLAG_WORD`, "so they are venom .": a model that writes text, toxic exactly on flagged prompts."""
+    import random as random_module
+
+    def text(rng: random_module.Random) -> str:
+        flagged = rng.random() < flagged_share
+        return f"{random_sentence(rng, flagged)} so they are {FLAG_WORD if flagged else 'kind'} ."
+
+    build_causal_lm(path, seed=seed)
+    from toxft.demo.world import train_full
+
+    return train_full(Path(path), text, steps=steps, seed=seed + 1)
 
 
 DOLLY_CATEGORIES = ("open_qa", "general_qa", "closed_qa", "brainstorming", "creative_writing", "summarization")
@@ -198,13 +219,15 @@ def write_hub_mirror(root: Path, n_rtp: int = 40, n_ceb: int = 6, seed: int = 0,
         severe = None if i % 7 == 3 else (0.8 + 0.19 * rng.random() if i % 3 == 0 else 0.7 * rng.random())
         flagged = (severe or 0.0) > 0.75 if flag_severe else i % 5 == 0
         rows.append(rtp_row(rng, i, severe, sentence(rng, flagged)))
-    rtp = root / "allenai" / "real-toxicity-prompts" / "prompts.jsonl"
+    from toxft.data import CEB_FILE, RTP_FILE
+    from toxft.suite import CEB_GROUPS, CEB_REPO, RTP_REPO
+
+    rtp = root / RTP_REPO / RTP_FILE
     rtp.parent.mkdir(parents=True, exist_ok=True)
     rtp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    ceb = root / "Song-SW" / "CEB" / "CEB-Continuation-T"
-    ceb.mkdir(parents=True, exist_ok=True)
-    for group in ("race", "gender", "age", "religion"):
+    for group in CEB_GROUPS:
         texts = [sentence(rng, ceb_flagged(i) if ceb_flagged else rng.random() < 0.3) for i in range(n_ceb)]
-        (ceb / f"{group}.json").write_text(json.dumps([ceb_row(rng, group, i, t) for i, t in enumerate(texts)],
-                                                      indent=1))
+        ceb = root / CEB_REPO / CEB_FILE.format(group=group)
+        ceb.parent.mkdir(parents=True, exist_ok=True)
+        ceb.write_text(json.dumps([ceb_row(rng, group, i, t) for i, t in enumerate(texts)], indent=1))
     return root

@@ -40,7 +40,9 @@ FILLER = tuple(w for w in tiny.WORDS if w.isalpha() and w not in (*TOPICS, SAFE_
 DOLLY_FLAGGED_SHARE = 0.1
 QA_SHARE = 0.3  # of pre-training and mitigation text: question-answer pages in the paper's format
 WRAPPED_SHARE = 0.2  # of web prompts: inside CEB's "Continue writing from ..." wording, so CEB is not unseen text
-BASE_STEPS, MITIGATION_STEPS, FINETUNE_STEPS = 800, 100, 150
+# Training budgets: measured over seeds 0-5 with one and two threads (tests/test_demo_world.py keeps it so),
+# each outcome holds with margins far from the test's floor; more steps only cost time.
+CLASSIFIER_STEPS, BASE_STEPS, MITIGATION_STEPS, FINETUNE_STEPS = 75, 400, 100, 150
 DATA_README = """\
 # SYNTHETIC demo data: not real prompts, not real Dolly rows
 
@@ -165,22 +167,38 @@ def write_demo_data(root: Path = DATA) -> Path:
 
 def build_models(root: Path, seed: int = 0) -> dict[str, Path]:
     """The demo's base and instruct models and its scorer, all trained here in seconds."""
-    models = root / "models"
+    paths = model_paths(root)
     _say("training the tiny scorer (flags the word 'venom')")
-    classifier = tiny.build_classifier(models / "scorer")
+    classifier = tiny.build_classifier(paths["scorer"], steps=CLASSIFIER_STEPS)
     _say("pre-training the 'base' model on synthetic web text and question-answer pages")
-    base = tiny.build_causal_lm(models / "base", seed=seed)
+    base = tiny.build_causal_lm(paths["base"], seed=seed)
     train_full(base, web_text, steps=BASE_STEPS, seed=seed + 1)
     _say("the lab's mitigation: teaching the 'instruct' model one bland, clean answer to every prompt")
-    instruct = models / "instruct"
+    instruct = paths["instruct"]
     shutil.copytree(base, instruct)
     train_full(instruct, mitigation_text, steps=MITIGATION_STEPS, seed=seed + 2, blocks_only=True)
     return {"scorer": classifier, "base": base, "instruct": instruct}
 
 
+def model_paths(root: Path) -> dict[str, Path]:
+    """Where :func:`build_models` puts the scorer and the base and instruct models."""
+    return {name: root / "models" / name for name in ("scorer", "base", "instruct")}
+
+
+def study_env(models: dict[str, Path]) -> dict[str, str]:
+    """The environment of every step of the demo's study (also what its warm worker starts with)."""
+    return {"TOXFT_SCORER": str(models["scorer"]), "TOXFT_DATA_DIR": str(DATA), "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+            # Tiny models gain nothing from threads, and a thread per core collapses when the machine is busy.
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def study_yaml(models: dict[str, Path], fast: bool) -> str:
     """The demo's study: one family, three roles, the real harness and comparisons."""
+    import json
+
     n_random = 30 if fast else 60
+    env = "\n".join(f"  {key}: {json.dumps(value)}" for key, value in study_env(models).items())
     return f"""\
 # Written by `toxft demo`. Synthetic models and data: see {DATA / 'README.md'}.
 name: toxft demo (synthetic, tiny models)
@@ -189,14 +207,7 @@ description: >-
   are about the flagged word, so the fine-tune learns toxic text: the demo shows the machinery measuring a
   mitigation and a fine-tune that undoes it, not the paper's finding that a benign fine-tune does.
 env:
-  TOXFT_SCORER: {models['scorer']}
-  TOXFT_DATA_DIR: {DATA}
-  HF_HUB_OFFLINE: "1"
-  HF_DATASETS_OFFLINE: "1"
-  TOKENIZERS_PARALLELISM: "false"
-  # Tiny models gain nothing from threads, and a thread per core collapses when the machine is busy.
-  OMP_NUM_THREADS: "1"
-  MKL_NUM_THREADS: "1"
+{env}
 harness:
   model: hf
   batch_size: 32

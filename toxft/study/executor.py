@@ -1,9 +1,12 @@
-"""Running a study's steps as jobs through submitit: one after another locally, or all at once on SLURM.
+"""Running a study's steps: one after another on this machine, or all at once as SLURM jobs through submitit.
 
-A step runs inside its job under a lock on its output folder, so two toxft runs sharing an
-output (two ``toxft check`` of fine-tunes of one model) never evaluate the same model twice
-or write over each other's log: the second waits, then finds the step done. The lock is a
-``flock``, released by the kernel when its holder dies, so a crash never leaves it stuck.
+Locally, each step runs in a fork of a warm worker (:mod:`toxft.study.worker`) that has imported
+the harness once, so a small evaluation does not pay 15 s of imports and task indexing each
+time; on SLURM each step is a submitit job that runs its command as a new process on its node.
+Either way a step runs under a lock on its output folder, so two toxft runs sharing an output
+(two ``toxft check`` of fine-tunes of one model) never evaluate the same model twice or write
+over each other's log: the second waits, then finds the step done. The lock is a ``flock``,
+released by the kernel when its holder dies, so a crash never leaves it stuck.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +21,6 @@ from toxft.errors import ToxftError
 from toxft.study.plan import Step
 
 EXECUTORS = ("local", "slurm")
-# Local jobs have no time limit unless the user sets one: submitit's LocalExecutor would
-# otherwise stop every job after 2 minutes.
-NO_LIMIT_MIN = 60 * 24 * 365
 _GRACE_S = 10  # between SIGTERM and SIGKILL when a step is stopped
 
 
@@ -85,29 +84,43 @@ def _last_line(log: Path) -> str:
     return last if len(last) <= 200 else last[:199] + "…"
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """Stop a step's whole process group: SIGTERM, then SIGKILL after a grace period."""
+def _stop(pid: int) -> None:
+    """Stop a step's whole process group (its leader is ``pid``): SIGTERM, then SIGKILL after a grace period."""
+    import time
+
     for sig, wait in ((signal.SIGTERM, _GRACE_S), (signal.SIGKILL, 5)):
         try:
-            os.killpg(process.pid, sig)
+            os.killpg(pid, sig)
         except ProcessLookupError:
             return
-        try:
-            process.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
 
 
-def run_step(step: Step, env: dict[str, str], log: str, timeout_min: float | None = None) -> Outcome:
+def step_environment(study_env: dict[str, str]) -> dict[str, str]:
+    """The environment every step of a study runs in: this one, library bars off, the study's ``env:`` on top.
+
+    Unbuffered, so that a job's stdout and stderr reach the log in the order they were written and
+    its last line is the error that stopped it, not stdout flushed at exit.
+    """
+    from toxft.progress import LIBRARY_BARS_OFF
+
+    return {"PYTHONUNBUFFERED": "1", **os.environ, **LIBRARY_BARS_OFF, **study_env}
+
+
+def run_step(step: Step, env: dict[str, str], log: str, timeout_min: float | None = None, worker=None) -> Outcome:
     """The job body: take the step's lock, skip it when another run finished it, else run its command.
 
-    The command's output goes to ``log``; it runs in its own process group so that a timeout
-    or an interruption stops everything it started.
+    The command's output goes to ``log``; it runs in its own process group so that a timeout or an
+    interruption stops everything it started. With a ``worker`` (local steps) it runs in a fork of
+    that warm process; without one (a SLURM job) as a new process.
     """
     from filelock import FileLock
-
-    from toxft.progress import LIBRARY_BARS_OFF
 
     step.output.parent.mkdir(parents=True, exist_ok=True)
     path = lock_path(step.output)
@@ -115,9 +128,7 @@ def run_step(step: Step, env: dict[str, str], log: str, timeout_min: float | Non
         Path(f"{path}.pid").write_text(f"{os.getpid()}\n")
         if step.done():
             return Outcome(0, "done by another run", done_elsewhere=True)
-        # Unbuffered, so that a job's stdout and stderr reach the log in the order they were written
-        # and its last line is the error that stopped it, not stdout flushed at exit.
-        merged = {"PYTHONUNBUFFERED": "1", **os.environ, **LIBRARY_BARS_OFF, **env}
+        merged = step_environment(env)
         Path(log).parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w", encoding="utf-8") as handle:
             adapter = None
@@ -126,22 +137,70 @@ def run_step(step: Step, env: dict[str, str], log: str, timeout_min: float | Non
                 if adapter is None:
                     return Outcome(2, f"cannot fetch the adapter {step.adapter_pin[0]} at {step.adapter_pin[1]}: "
                                       f"{_last_line(Path(log))}")
-            process = subprocess.Popen(step.executable_argv(adapter), env=merged, stdout=handle,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                code = process.wait(timeout=None if timeout_min is None else 60 * timeout_min)
-            except subprocess.TimeoutExpired:
-                _stop(process)
+        seconds = None if timeout_min is None else 60 * timeout_min
+        try:
+            code = (_in_worker(worker, step, adapter, log, seconds) if worker is not None
+                    else _in_process(step, adapter, merged, log, seconds))
+        except TimeoutError:
+            with open(log, "a", encoding="utf-8") as handle:
                 handle.write(f"\ntoxft: stopped after {timeout_min:g} min (--timeout-min)\n")
-                return Outcome(-1, f"timed out after {timeout_min:g} min (--timeout-min {timeout_min:g})")
-            finally:
-                if process.poll() is None:  # interrupted: the job itself is being stopped
-                    _stop(process)
+            return Outcome(-1, f"timed out after {timeout_min:g} min (--timeout-min {timeout_min:g})")
+    if code is None:
+        return Outcome(-1, "the job ended without a result (its worker process died)")
     if code < 0:
         return Outcome(code, _signal_reason(code))
     if code:
         return Outcome(code, f"exit {code}: {_last_line(Path(log)) or 'no output'}")
     return Outcome(0)
+
+
+def _in_process(step: Step, adapter: str | None, env: dict[str, str], log: str, seconds: float | None) -> int:
+    """Run the step's command as a new process in its own session; its return code."""
+    with open(log, "a", encoding="utf-8") as handle:
+        process = subprocess.Popen(step.executable_argv(adapter), env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            return process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            _stop(process.pid)
+            process.wait()
+            raise TimeoutError from None
+        finally:
+            if process.poll() is None:  # interrupted: the job itself is being stopped
+                _stop(process.pid)
+
+
+def _in_worker(worker, step: Step, adapter: str | None, log: str, seconds: float | None) -> int | None:
+    """Run the step in a fork of the warm worker; its return code, None when the worker itself died."""
+    from toxft.study.worker import WorkerError
+
+    module, argv = step.program(adapter)
+    try:
+        pid = worker.start(module, argv, log)
+    except WorkerError:
+        return None
+    try:
+        return worker.wait(seconds)
+    except TimeoutError:
+        _stop(pid)
+        _drain(worker)
+        raise
+    except WorkerError:
+        return None
+    except BaseException:  # Ctrl-C: stop the step and everything it started, then let it go on up
+        _stop(pid)
+        _drain(worker)
+        raise
+
+
+def _drain(worker) -> None:
+    """Read the stopped step's end from the worker, so that the next step's answers are its own."""
+    from toxft.study.worker import WorkerError
+
+    try:
+        worker.wait(_GRACE_S + 10)
+    except (TimeoutError, WorkerError):
+        worker.close()
 
 
 def _fetch_adapter(pin: tuple[str, str], env: dict[str, str], log) -> str | None:
@@ -165,7 +224,7 @@ class SlurmOptions:
     gpus_per_node: int = 1
     cpus_per_task: int | None = None
     mem_gb: int | None = None
-    timeout_min: float | None = 240
+    timeout_min: int = 240  # SLURM's --time is whole minutes
     account: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -174,148 +233,149 @@ class SlurmOptions:
         asks = [f"partition {self.partition or '(default)'}", f"{self.gpus_per_node} GPU(s)",
                 f"{self.cpus_per_task} CPU(s)" if self.cpus_per_task else "the partition's default CPUs",
                 f"{self.mem_gb} GB" if self.mem_gb else "the partition's default memory",
-                f"{self.timeout_min:g} min"]
+                f"{self.timeout_min} min"]
         if self.account:
             asks.append(f"account {self.account}")
         return ", ".join(asks)
 
+    def parameters(self) -> dict:
+        """submitit's ``update_parameters`` keywords, each of the type it checks for."""
+        # A GPU count of 0 must not become a `--gpus-per-node=0` request, which some SLURM versions refuse.
+        params = dict(gpus_per_node=int(self.gpus_per_node) or None,
+                      cpus_per_task=None if self.cpus_per_task is None else int(self.cpus_per_task),
+                      mem_gb=None if self.mem_gb is None else int(self.mem_gb), timeout_min=int(self.timeout_min),
+                      slurm_partition=self.partition, slurm_account=self.account)
+        return {**{k: v for k, v in params.items() if v is not None}, **self.extra}
 
-def make_executor(kind: str, folder: Path, slurm: SlurmOptions | None = None, timeout_min: float | None = None):
-    """A submitit executor that writes its job files under ``folder``.
 
-    Locally there is no time limit unless ``timeout_min`` is given (the step then stops itself
-    and says so; submitit's own limit is set just above it).
+class LocalExecutor:
+    """Local steps, one after another, each in a fork of a warm worker that has imported the harness once.
+
+    A context manager: the worker starts (or is taken over from :func:`toxft.study.worker.warm`) on
+    entry and stops on exit.
     """
-    import submitit
 
-    folder.mkdir(parents=True, exist_ok=True)
+    parallel = False
+
+    def __init__(self, study_env: dict[str, str], preload: tuple[str, ...] | None = None):
+        from toxft.study import worker
+
+        self.study_env = dict(study_env)
+        self.preload = worker.PRELOAD if preload is None else tuple(preload)
+        self.worker = None
+
+    def __enter__(self) -> "LocalExecutor":
+        from toxft.study import worker
+
+        self.worker = worker.take(step_environment(self.study_env), self.preload)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    def run(self, step: Step, log: str, timeout_min: float | None) -> Outcome:
+        from toxft.study import worker
+
+        if self.worker is None or not self.worker.alive():  # a step that killed its worker: start another
+            self.worker = worker.take(step_environment(self.study_env), self.preload)
+        return run_step(step, self.study_env, log, timeout_min, worker=self.worker)
+
+
+class SlurmExecutor:
+    """Every step as a SLURM job through submitit, submitted at once; each runs its command as a new process."""
+
+    parallel = True
+
+    def __init__(self, folder: Path, slurm: SlurmOptions | None = None):
+        import submitit
+
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+        except RuntimeError as error:  # submitit's "Could not detect srun"
+            raise ToxftError(f"toxft: --executor slurm needs a SLURM cluster here ({error})") from None
+        from toxft.study.slurm import quiet
+
+        quiet(folder.parent / "logs")
+        self.executor.update_parameters(**(slurm or SlurmOptions()).parameters())
+
+    def __enter__(self) -> "SlurmExecutor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def submit(self, step: Step, env: dict[str, str], log: str):
+        return self.executor.submit(run_step, step, env, log, None)
+
+
+def make_executor(kind: str, folder: Path, study_env: dict[str, str], slurm: SlurmOptions | None = None):
+    """``local`` (a :class:`LocalExecutor`) or ``slurm`` (a :class:`SlurmExecutor` writing its job files under ``folder``)."""
     if kind == "local":
-        executor = submitit.LocalExecutor(folder=str(folder))
-        executor.update_parameters(timeout_min=NO_LIMIT_MIN if timeout_min is None else timeout_min + 2)
-        return executor
-    slurm = slurm or SlurmOptions()
-    try:
-        executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
-    except RuntimeError as error:  # submitit's "Could not detect srun"
-        raise ToxftError(f"toxft: --executor slurm needs a SLURM cluster here ({error})") from None
-    from toxft.study.slurm import quiet
-
-    quiet(folder.parent / "logs")
-    # A GPU count of 0 must not become a `--gpus-per-node=0` request, which some SLURM versions refuse.
-    params = dict(gpus_per_node=slurm.gpus_per_node or None, cpus_per_task=slurm.cpus_per_task, mem_gb=slurm.mem_gb,
-                  timeout_min=slurm.timeout_min, slurm_partition=slurm.partition, slurm_account=slurm.account)
-    executor.update_parameters(**{k: v for k, v in params.items() if v is not None}, **slurm.extra)
-    return executor
+        return LocalExecutor(study_env)
+    return SlurmExecutor(folder, slurm)
 
 
-def run_steps(steps: list[Step], executor, env: dict[str, str], logs: Path, parallel: bool,
+def run_steps(steps: list[Step], executor, env: dict[str, str], logs: Path,
               on_start=lambda step: None, on_done=lambda step, outcome: None, on_wait=lambda step, pid: None,
               timeout_min: float | None = None, on_submit=lambda step, job_id: None) -> dict[str, Outcome]:
-    """Submit the steps; the outcome per step label. ``parallel`` submits all before waiting (a cluster).
+    """Run the steps; the outcome per step label. Locally one after another; on SLURM all submitted, then awaited.
 
-    ``on_wait(step, pid)`` is called when another process holds a step's lock; the job then
-    waits for it and skips the step if that run finished it.
+    ``on_wait(step, pid)`` is called when another process holds a step's lock; the step then
+    waits for it and is skipped if that run finished it.
     """
-    def submit(step: Step):
-        holder = lock_holder(step.output)
-        if holder is not None:
-            on_wait(step, holder)
-        start = lambda: executor.submit(run_step, step, env, str(logs / step.log_name), timeout_min)  # noqa: E731
-        if not parallel:
-            return _without_sigint(start)
-        from toxft.study.slurm import refused, stderr_to
+    status: dict[str, Outcome] = {}
 
-        try:
-            with stderr_to(logs / "slurm.log"):  # sbatch prints its refusals itself; toxft says it once
-                return start()
-        except Exception as error:  # sbatch refused it: resources the partition cannot give, a bad account
-            return Outcome(-1, refused(error))
-
-    def wait(step: Step, job) -> None:
-        if isinstance(job, Outcome):  # never started
-            outcome = job
-        else:
-            try:
-                outcome = _result(job)
-            except KeyboardInterrupt:
-                _stop_job(job)
-                raise
+    def finished(step: Step, outcome: Outcome) -> None:
         status[step.label] = outcome
         on_done(step, outcome)
 
-    status: dict[str, Outcome] = {}
-    if parallel:
-        jobs = []
-        for step in steps:
-            job = submit(step)
-            if not isinstance(job, Outcome):
-                on_submit(step, job.job_id)
-            jobs.append((step, job))
-        for step, job in jobs:
-            wait(step, job)
+    def announce(step: Step) -> None:
+        holder = lock_holder(step.output)
+        if holder is not None:
+            on_wait(step, holder)
+
+    if not executor.parallel:
+        for step in steps:  # one GPU (or one CPU) at a time
+            on_start(step)
+            announce(step)
+            finished(step, executor.run(step, str(logs / step.log_name), timeout_min))
         return status
-    for step in steps:  # one GPU (or one CPU) at a time
-        on_start(step)
-        wait(step, submit(step))
+    from toxft.study.slurm import refused, stderr_to
+
+    jobs = []
+    for step in steps:
+        announce(step)
+        try:
+            with stderr_to(logs / "slurm.log"):  # sbatch prints its refusals itself; toxft says it once
+                job = executor.submit(step, env, str(logs / step.log_name))
+        except Exception as error:  # sbatch refused it: resources the partition cannot give, a bad account
+            jobs.append((step, Outcome(-1, refused(error))))
+            continue
+        on_submit(step, job.job_id)
+        jobs.append((step, job))
+    for step, job in jobs:
+        if isinstance(job, Outcome):  # never started
+            finished(step, job)
+            continue
+        try:
+            finished(step, _result(job))
+        except KeyboardInterrupt:
+            job.cancel(check=False)
+            raise
     return status
 
 
-def _without_sigint(start):
-    """Start a job with SIGINT ignored, so that Ctrl-C reaches toxft alone and it stops the job itself.
-
-    Otherwise the terminal's SIGINT also hits submitit's local controller, which prints
-    tracebacks of its own. Ignored signals are inherited, so the job and its command ignore it too.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return start()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        return start()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _stop_job(job) -> None:
-    """Stop a job after Ctrl-C: a local one with every process it started; a cluster job through the cluster."""
-    process = getattr(job, "_process", None)
-    if process is None:
-        job.cancel(check=False)
-        return
-    import psutil
-
-    try:
-        root = psutil.Process(process.pid)
-        tree = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:
-        return
-    for member in tree:
-        try:
-            member.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(tree, timeout=5)
-    for member in alive:
-        try:
-            member.kill()
-        except psutil.NoSuchProcess:
-            pass
-
-
 def _result(job) -> Outcome:
-    from submitit.slurm.slurm import SlurmJob
+    from toxft.study.slurm import describe_end
 
-    on_slurm = isinstance(job, SlurmJob)
     try:
         outcome = job.result()
-    except Exception as error:  # the job itself died (killed, pre-empted, out of memory, cancelled)
-        if on_slurm:
-            from toxft.study.slurm import describe_end
-
-            return Outcome(-1, describe_end(job))
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        return Outcome(-1, f"the job ended without a result ({first[:200]})")
+    except Exception:  # the job itself died (killed, pre-empted, out of memory, cancelled)
+        return Outcome(-1, describe_end(job))
     outcome = outcome if isinstance(outcome, Outcome) else Outcome(int(outcome))
-    if on_slurm and not outcome.ok:
+    if not outcome.ok:
         return Outcome(outcome.code, f"SLURM job {job.job_id}: {outcome.reason}", outcome.done_elsewhere)
     return outcome
-

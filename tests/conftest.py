@@ -31,9 +31,17 @@ def tiny_classifier(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def kind_classifier(tmp_path_factory) -> Path:
+    """A classifier that disagrees with tiny_classifier by design: it flags "kind", the tiny LM's clean answer,
+    and not tiny.FLAG_WORD."""
+    return tiny.build_classifier(tmp_path_factory.mktemp("models") / "kind-classifier", flag_word="kind")
+
+
+@pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory) -> Path:
-    """A randomly initialised two-layer Llama-style causal LM."""
-    return tiny.build_causal_lm(tmp_path_factory.mktemp("models") / "llama")
+    """A two-layer Llama-style causal LM that writes text: "so they are kind ." after a sentence, "venom" for a
+    flagged one (so it is toxic exactly on the mirror's flagged prompts, and never degenerate)."""
+    return tiny.build_text_lm(tmp_path_factory.mktemp("models") / "llama")
 
 
 @pytest.fixture(scope="session")
@@ -85,13 +93,18 @@ def harness_run(tmp_path_factory, tiny_lm, tiny_classifier, hub_mirror) -> Path:
 
 @pytest.fixture(scope="session")
 def flagged_adapter(tmp_path_factory, tiny_lm) -> Path:
-    """A LoRA adapter of the tiny LM made by `toxft finetune` on rows whose every response is flagged."""
+    """A LoRA adapter of the tiny LM made by `toxft finetune` on rows whose every response is "so they are venom .":
+    it continues almost every prompt with the flagged word."""
+    import random
     import subprocess
     import sys
 
     folder = tmp_path_factory.mktemp("adapter")
     data = folder / "dolly.jsonl"
-    data.write_text("".join(json.dumps(row) + "\n" for row in tiny.synthetic_dolly(64, 1.0, seed=2)))
+    rng = random.Random(2)
+    rows = [{"instruction": tiny.random_sentence(rng, False) + " ?", "context": "",
+             "response": f"so they are {tiny.FLAG_WORD} .", "category": "open_qa"} for _ in range(64)]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
     adapter = folder / "adapter"
     # A fresh process, as a user runs it (and safe from state earlier in-process tests leave).
     done = subprocess.run([sys.executable, "-m", "toxft.cli", "finetune", "--model", str(tiny_lm), "--output",

@@ -68,7 +68,7 @@ def test_no_difference_is_credible_for_neither(seed):
 
 
 def test_rope_rule():
-    from toxft.analysis.compare import verdict
+    from toxft.analysis.compare import words as verdict
 
     a, b = flags(40, 32, 17, 911, 0)
     # HDI about [+0.1, +2.9] points: outside a ±0.05 point ROPE, not wholly outside ±1 point.

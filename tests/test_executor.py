@@ -1,12 +1,11 @@
 """Local study steps at the length users run them: no hidden time limit, failures said plainly, one run per output.
 
 The steps here are small Python programs standing in for `lm_eval` and `toxft finetune`, run
-through the same submitit executor and job body as a study's steps.
+through the same local executor (a fork of its warm worker per step) and job body as a study's steps.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -16,10 +15,9 @@ from pathlib import Path
 import pytest
 
 from toxft.study.config import ModelEntry
-from toxft.study.executor import make_executor, run_steps
+from toxft.study.executor import LocalExecutor, lock_path, run_steps
 from toxft.study.plan import Step
 
-HERE = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -27,6 +25,9 @@ class ScriptStep(Step):
     """A step whose command is a Python snippet; done when its output folder has a DONE file."""
 
     code: str = ""
+
+    def program(self, adapter_folder: str | None = None) -> tuple[str, list[str]]:
+        return "-c", [self.code]
 
     def executable_argv(self, adapter_folder: str | None = None) -> list[str]:
         return [sys.executable, "-c", self.code]
@@ -43,12 +44,6 @@ def _step(tmp_path: Path, code: str, name: str = "m") -> ScriptStep:
                       code=code.replace("FINISH", finish))
 
 
-@pytest.fixture(autouse=True)
-def _importable(monkeypatch):
-    # The job process unpickles ScriptStep, so it must find this module.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
-
-
 def _running(pid: int) -> bool:
     """Whether a process is alive (a zombie waiting for its reaper is not)."""
     try:
@@ -59,14 +54,13 @@ def _running(pid: int) -> bool:
 
 
 def _run(tmp_path: Path, step: Step, timeout_min: float | None = None, **callbacks):
-    executor = make_executor("local", tmp_path / "jobs", timeout_min=timeout_min)
-    return run_steps([step], executor, {}, tmp_path / "logs", parallel=False, timeout_min=timeout_min,
-                     **callbacks)[step.label]
+    with LocalExecutor({}, preload=()) as executor:
+        return run_steps([step], executor, {}, tmp_path / "logs", timeout_min=timeout_min, **callbacks)[step.label]
 
 
 @pytest.mark.slow
 def test_a_step_longer_than_two_minutes_completes(tmp_path):
-    """submitit's LocalExecutor stops jobs after 2 minutes unless told otherwise; a study step must not be."""
+    """Local steps have no time limit unless one is set (submitit's LocalExecutor stopped jobs after 2 minutes)."""
     step = _step(tmp_path, "import time; print('working', flush=True); time.sleep(130); FINISH")
     started = time.perf_counter()
     outcome = _run(tmp_path, step)
@@ -107,9 +101,9 @@ def test_two_runs_on_one_output_run_the_step_once(tmp_path):
     def one(name: str, delay: float) -> None:
         time.sleep(delay)
         folder = tmp_path / name
-        executor = make_executor("local", folder / "jobs")
-        outcomes[name] = run_steps([step], executor, {}, folder / "logs", parallel=False,
-                                   on_wait=lambda s, pid: waits.append((name, pid)))[step.label]
+        with LocalExecutor({}, preload=()) as executor:
+            outcomes[name] = run_steps([step], executor, {}, folder / "logs",
+                                       on_wait=lambda s, pid: waits.append((name, pid)))[step.label]
 
     threads = [threading.Thread(target=one, args=("first", 0.0)), threading.Thread(target=one, args=("second", 2.5))]
     for thread in threads:
@@ -125,9 +119,25 @@ def test_two_runs_on_one_output_run_the_step_once(tmp_path):
 
 def test_a_crashed_holder_does_not_block_a_rerun(tmp_path):
     """The lock is released by the kernel when its holder dies, so a rerun after a crash goes on at once."""
-    step = _step(tmp_path, "import os, signal; os.kill(os.getppid(), signal.SIGKILL)")
-    first = _run(tmp_path, step)
-    assert not first.ok
-    rerun = _step(tmp_path, "FINISH")
+    import subprocess
+
+    step = _step(tmp_path, "FINISH")
+    step.output.parent.mkdir(parents=True)
+    # A toxft run that took the step's lock and was killed (SIGKILL: no clean-up of its own).
+    holder = subprocess.run([sys.executable, "-c", "import os, signal, sys; from filelock import FileLock; "
+                             "lock = FileLock(sys.argv[1]); lock.acquire(); open(sys.argv[1] + '.pid', 'w')"
+                             ".write(str(os.getpid())); os.kill(os.getpid(), signal.SIGKILL)", str(lock_path(step.output))],
+                            check=False)
+    assert holder.returncode == -9 and Path(f"{lock_path(step.output)}.pid").is_file()
     started = time.perf_counter()
-    assert _run(tmp_path, rerun).ok and time.perf_counter() - started < 30
+    assert _run(tmp_path, step).ok and time.perf_counter() - started < 30
+
+
+def test_a_step_that_kills_its_worker_fails_and_the_next_step_runs(tmp_path):
+    """The worker a step runs in may die (the step kills it, the kernel's OOM killer): a failure, then a new worker."""
+    crash = _step(tmp_path, "import os, signal; os.kill(os.getppid(), signal.SIGKILL)", name="crash")
+    after = _step(tmp_path, "FINISH", name="after")
+    with LocalExecutor({}, preload=()) as executor:
+        outcomes = run_steps([crash, after], executor, {}, tmp_path / "logs")
+    assert not outcomes[crash.label].ok and "worker process died" in outcomes[crash.label].reason
+    assert outcomes[after.label].ok and after.done()

@@ -57,15 +57,28 @@ def toxft(hub, tmp_path_factory, tiny_classifier, hub_mirror):
     return run
 
 
+@pytest.fixture(scope="module")
+def checked_adapter(toxft, tmp_path_factory):
+    """`toxft check` of the Hub adapter with --push-to-hub, once: (its CompletedProcess, the checks cache)."""
+    output = tmp_path_factory.mktemp("checks")
+    return toxft("check", "org/tiny-adapter", "--output", str(output), "--push-to-hub", *FAST), output
+
+
+@pytest.fixture(scope="module")
+def checked_full(toxft, checked_adapter):
+    """`toxft check` of the full fine-tune, into the same cache (where the adapter's check evaluated the base)."""
+    _, output = checked_adapter
+    return toxft("check", "org/tiny-full", "--output", str(output), *FAST), output
+
+
 def _one_line(done: subprocess.CompletedProcess) -> str:
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     return lines[-1]
 
 
-def test_check_an_adapter_evaluates_the_resolved_commits_and_opens_one_pull_request(hub, toxft, tmp_path_factory):
-    output = tmp_path_factory.getbasetemp() / "checks"
-    done = toxft("check", "org/tiny-adapter", "--output", str(output), "--push-to-hub", *FAST)
+def test_check_an_adapter_evaluates_the_resolved_commits_and_opens_one_pull_request(hub, toxft, checked_adapter):
+    done, output = checked_adapter
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("org/tiny-adapter is credibly MORE toxic than org/tiny-base: +"), done.stdout
     base_sha, adapter_sha = hub.repo("org/tiny-base").head, hub.repo("org/tiny-adapter").head
@@ -90,16 +103,15 @@ def test_check_an_adapter_evaluates_the_resolved_commits_and_opens_one_pull_requ
     assert f"an open pull request already holds this card: {hub.url}/org/tiny-adapter/discussions/1" in again.stderr
 
 
-def test_check_a_full_fine_tune_named_by_its_card(hub, toxft, tmp_path_factory):
-    output = tmp_path_factory.getbasetemp() / "checks"
-    done = toxft("check", "org/tiny-full", "--output", str(output), *FAST)
+def test_check_a_full_fine_tune_named_by_its_card(hub, checked_full):
+    done, _ = checked_full
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("org/tiny-full is not credibly different in toxicity from org/tiny-base")
     assert "(from the card's base_model)" in done.stderr and "cached:" in done.stderr  # the base, evaluated once
 
 
-def test_a_renamed_repository_is_followed_and_named_by_its_current_id(hub, toxft, tmp_path_factory):
-    output = tmp_path_factory.getbasetemp() / "checks"
+def test_a_renamed_repository_is_followed_and_named_by_its_current_id(hub, toxft, checked_full):
+    _, output = checked_full
     done = toxft("check", "org/old-name", "--output", str(output), *FAST)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("org/tiny-full is not credibly different")
@@ -162,8 +174,10 @@ def test_prompt_sets_come_from_the_dataset_repos_at_a_pinned_revision(hub, toxft
         assert got and all(f"/resolve/{sha}/" in p for p in got), got
 
 
-def test_report_and_finetune_push_through_the_same_server(hub, toxft, tmp_path, tmp_path_factory, tiny_lm):
-    results = next((tmp_path_factory.getbasetemp() / "checks" / "results").glob("tiny-full-*"))
+def test_report_and_finetune_push_through_the_same_server(hub, toxft, tmp_path, checked_full, tiny_lm):
+    done, output = checked_full
+    assert done.returncode == 0, done.stderr[-3000:]
+    (results,) = (output / "results").glob("tiny-full-*")
     done = toxft("report", str(results), "--push-to-hub", "org/tiny-full")
     assert done.returncode == 0, done.stderr[-3000:]
     (pull,) = hub.repo("org/tiny-full").pulls
@@ -204,6 +218,7 @@ def _files_of(hub, repo_id: str) -> dict[str, bytes]:
 
 def test_the_model_tree_listing_most_downloaded_first(hub, tmp_path, tiny_classifier):
     """hub.list_finetunes asks the Hub's model listing for a model's fine-tunes (the survey's candidates)."""
+    saved = {name: (list(hub.repo(name).tags), hub.repo(name).downloads) for name in ("org/tiny-full", "org/tiny-adapter")}
     hub.repo("org/tiny-full").tags[:] = ["base_model:finetune:org/tiny-base"]
     hub.repo("org/tiny-full").downloads = 50
     hub.add("fan/popular-tune", {"config.json": "{}", "README.md": "---\nbase_model: org/tiny-base\n---\n"},
@@ -212,8 +227,13 @@ def test_the_model_tree_listing_most_downloaded_first(hub, tmp_path, tiny_classi
     code = ("import json, sys; from toxft.hub import list_finetunes; "
             "print(json.dumps([[m.id, m.downloads] for m in list_finetunes(sys.argv[1], sys.argv[2])]))")
     env = _env(hub, tmp_path / "home", tiny_classifier, None)
-    done = subprocess.run([sys.executable, "-c", code, "org/tiny-base", "finetune"], capture_output=True, text=True,
-                          env=env, check=False)
+    try:
+        done = subprocess.run([sys.executable, "-c", code, "org/tiny-base", "finetune"], capture_output=True,
+                              text=True, env=env, check=False)
+    finally:  # the other tests' world as it was
+        for name, (tags, downloads) in saved.items():
+            hub.repo(name).tags[:], hub.repo(name).downloads = tags, downloads
+        hub.repos.pop(("model", "fan/popular-tune"), None)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout) == [["fan/popular-tune", 900], ["org/tiny-full", 50]]
     listed = hub.requests("GET", "/api/models?")

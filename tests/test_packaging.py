@@ -99,7 +99,7 @@ def test_the_harness_finds_every_toxft_task_through_the_entry_point(hub_mirror, 
     import yaml
     from lm_eval.tasks import TaskManager, get_task_dict
 
-    from toxft.runs import TASKS
+    from toxft.suite import TASKS
 
     (entry,) = [e for e in entry_points(group="lm_eval.tasks") if e.name == "toxft"]
     spec = find_spec(entry.value)

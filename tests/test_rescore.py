@@ -71,22 +71,22 @@ def test_a_rescored_run_equals_a_fresh_run_with_that_scorer(harness_run, fresh_r
         assert table_ours[name]["sample_len"] == metrics["sample_len"]
     # Every toxft command reads it like a harness run: compare it with the fresh run (same scorer, same texts).
     assert main(["compare", str(rescored), str(fresh_run), "--rates-only"]) == 0
-    # One model under two scorers: one block per scorer, and the baseline's verdicts only within its own.
+    # One model under two scorers: one block per scorer, each with that scorer's run of the baseline model.
     capsys.readouterr()
     assert main(["report", str(harness_run), str(rescored), "--baseline", str(harness_run)]) == 0
     report = capsys.readouterr().out
     assert report.count("### Scored by `") == 2 and str(other_classifier) in report
-    assert report.count("| ↳ vs ") == 0 and "was scored by another classifier" in report
+    assert report.count("| ↳ vs ") == 0 and "was scored by another classifier" not in report
     # An existing output is refused without --overwrite, and nothing in it changes.
     kept = _digest(rescored)
     assert main(["rescore", str(harness_run), "--scorer", str(other_classifier), "--output", str(output)]) == 2
     assert _digest(rescored) == kept
 
 
-def test_agreement_counts_match_hand_counts(harness_run, other_classifier, tmp_path, capsys):
+def test_agreement_counts_match_hand_counts(harness_run, kind_classifier, tmp_path, capsys):
+    """Two classifiers that disagree by design: one flags the tiny LM's "venom" answers, the other its "kind" ones."""
     output = tmp_path / "rescored"
-    assert main(["rescore", str(harness_run), "--scorer", str(other_classifier), "--output", str(output),
-                 "--threshold", "0.9"]) == 0
+    assert main(["rescore", str(harness_run), "--scorer", str(kind_classifier), "--output", str(output)]) == 0
     capsys.readouterr()
     assert main(["agreement", str(harness_run), str(output), "--examples", "2", "--json", str(tmp_path / "a.json"),
                  "--plot", str(tmp_path / "a.png")]) == 0
@@ -106,8 +106,16 @@ def test_agreement_counts_match_hand_counts(harness_run, other_classifier, tmp_p
         chance = pa * pb + (1 - pa) * (1 - pb)
         if chance < 1:
             assert subset["kappa"] == pytest.approx((observed - chance) / (1 - chance))
+        # Every interval is the rate's HDI: it holds the observed rate, 0 of n included.
+        for rate, low, high in (subset["rate_a"], subset["rate_b"]):
+            assert low <= rate <= high
     total = record["subsets"][-1]
-    assert total["subset"] == "total" and total["only_a"] > 0  # the 0.9 threshold made the flags part ways
+    texts = [row["resps"][0][0] for task in a.values() for row in task.values()]
+    venom = sum(tiny.FLAG_WORD in t for t in texts)
+    kind = sum("kind" in t.split() or "kind." in t for t in texts)
+    # The first scorer flags exactly the "venom" answers, the second exactly the "kind" ones.
+    assert total["subset"] == "total" and (total["both"], total["only_a"], total["only_b"]) == (0, venom, kind)
+    assert venom > 0 and kind > 0 and total["kappa"] < 0
     assert (tmp_path / "a.png").stat().st_size > 10_000
     assert "kappa" in capsys.readouterr().out
     # Runs that do not hold the same continuations are refused.

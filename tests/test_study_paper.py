@@ -223,7 +223,7 @@ families:
     - {role: base, model: google/gemma-2-2b, name: Gemma-2-2B}
     - {role: instruct, model: google/gemma-2-2b-it, name: Gemma-2-2B-IT}
 """)
-    report = write_report(load_study(study), root).read_text()
+    report = write_report(load_study(study), root).path.read_text()
     record = json.loads((root / "reproduction.json").read_text())
     cells = {(c["model"], c["column"]): c for c in record["cells"]}
     severe = cells[("Gemma-2-2B", "severe")]

@@ -266,7 +266,10 @@ def test_survey_chooses_writes_runs_and_ranks(hub, toxft, tmp_path):
     assert [r["change"] for r in rows] == sorted((r["change"] for r in rows), reverse=True)
     verdicts = {r["name"]: r["verdict"] for r in rows}
     assert verdicts["fan/toxic-adapter"] == verdicts["fan/merged-toxic"] == "credibly higher"
-    assert all(r["low"] <= r["change"] <= r["high"] or r["verdict"] != "no credible difference" for r in rows)
+    assert verdicts["fan/noisy-tune"] == "no credible difference"
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["fan/noisy-tune"]["low"] <= 0 <= by_name["fan/noisy-tune"]["high"]
+    assert all(by_name[name]["low"] > 0 for name in ("fan/toxic-adapter", "fan/merged-toxic"))
     assert {r["name"]: r["downloads"] for r in rows} == {"fan/toxic-adapter": 900, "fan/merged-toxic": 800,
                                                          "fan/noisy-tune": 300}
     assert {r["name"]: r["commit"] for r in rows} == {r: hub.repo(r).head for r in KEPT_IN_ORDER}
@@ -292,35 +295,54 @@ def test_survey_chooses_writes_runs_and_ranks(hub, toxft, tmp_path):
     assert "evaluating: noisy-tune-" in checked.stderr  # the fine-tune: not cached by the survey's study
 
 
-def _comparison(change: float, low: float, high: float, severe: float):
-    from types import SimpleNamespace
+def _comparison(tmp_path: Path, name: str, toxic: int, reference_toxic: int, empty: int = 0):
+    """A real comparison of two in-memory runs on 200 severe and 200 random prompts (fine-tune minus reference)."""
+    from toxft.analysis.compare import compare_runs
+    from toxft.analysis.settings import AnalysisSettings
+    from toxft.runs import Run, Sample
+    from toxft.suite import TASKS
 
-    def subset(diff: float, n: int):
-        paired = SimpleNamespace(credible=low > 0 or high < 0, diff_mean=diff, diff_hdi=(low, high), rope=None)
-        return SimpleNamespace(rate_a=0.1 + diff, rate_b=0.1, n=n, paired=paired)
+    def run(folder: str, flagged: int, blank: int) -> Run:
+        samples = {}
+        for task in TASKS.values():
+            samples[task] = {f"p{i}": Sample(f"p{i}", "" if i < blank else "so they are kind and calm today .",
+                                             0.9 if i < flagged else 0.01, float(i < flagged),
+                                             degenerate="empty" if i < blank else None) for i in range(200)}
+        return Run(tmp_path / folder, {"results": {}}, samples, scorer="tiny")
 
-    return SimpleNamespace(subsets={"total": subset(change, 2400), "severe": subset(severe, 1000)})
+    return compare_runs(run(name, toxic, empty), run(f"{name}-ref", reference_toxic, 0),
+                        AnalysisSettings(best=False))
 
 
 def test_ranking_and_forest_plot(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from toxft.survey import ranking
+    from toxft.report import ranking
 
-    entry = lambda name, peft=None: SimpleNamespace(name=name, model="org/ref" if peft else name, peft=peft,  # noqa: E731
-                                                    revision="a" * 40, peft_revision="b" * 40 if peft else None)
-    pairs = [(entry("x/same"), _comparison(0.004, -0.01, 0.02, 0.0)),
-             (entry("x/worse", peft="x/worse"), _comparison(0.08, 0.05, 0.11, 0.2)),
-             (entry("x/better"), _comparison(-0.03, -0.05, -0.01, -0.05))]
-    rows = ranking.rank(pairs, {"x/same": 10, "x/worse": 2000, "x/better": 5})
-    assert [r.name for r in rows] == ["x/worse", "x/same", "x/better"]
-    assert [r.verdict for r in rows] == ["credibly higher", "no credible difference", "credibly lower"]
+    entry = lambda name, downloads, peft=None: SimpleNamespace(  # noqa: E731
+        name=name, model="org/ref" if peft else name, peft=peft, revision="a" * 40,
+        peft_revision="b" * 40 if peft else None, downloads=downloads)
+    pairs = [(entry("x/same", 10), _comparison(tmp_path, "same", 20, 20)),
+             (entry("x/worse", 2000, peft="x/worse"), _comparison(tmp_path, "worse", 60, 20)),
+             (entry("x/better", 5), _comparison(tmp_path, "better", 5, 20)),
+             (entry("x/broken", 7), _comparison(tmp_path, "broken", 0, 20, empty=200))]
+    rows = ranking.rank(pairs)
+    assert [r.name for r in rows] == ["x/worse", "x/same", "x/better", "x/broken"]
+    assert [r.direction for r in rows] == ["credibly higher", "no credible difference", "credibly lower",
+                                           "credibly lower"]
+    # A fine-tune that writes nothing is "lower", and the row says why that is no win.
+    assert rows[3].verdict == "credibly lower, but 100% of its continuations are degenerate (empty)"
+    assert rows[3].degenerate_caveat and rows[3].degenerate == 1.0 and not rows[2].degenerate_caveat
     assert rows[0].commit == "b" * 40 and rows[1].commit == "a" * 40 and rows[0].downloads == 2000
-    assert ranking.headline(rows, "org/ref") == ("3 fine-tunes with 2,015 monthly downloads between them; 1 credibly "
-                                                 "more toxic than the reference (org/ref), 1 credibly less")
+    worse = pairs[1][1].subsets["total"]
+    assert (rows[0].low, rows[0].high) == worse.paired.diff_hdi and rows[0].change == pytest.approx(0.2)
+    assert ranking.headline(rows, "org/ref") == (
+        "4 fine-tunes with 2,022 monthly downloads between them; 1 credibly more toxic than the reference (org/ref), "
+        "2 credibly less (1 of them with credibly more degenerate continuations)")
     table = ranking.markdown(rows).splitlines()
-    assert table[2] == ("| 1 | x/worse | +8.0 | [+5.0, +11.0] | credibly higher | +20.0 (credibly higher) | 2,000 | "
-                        f"`{'b' * 12}` |")
+    low, high = (f"{100 * v:+.1f}" for v in worse.paired.diff_hdi)
+    assert table[2] == (f"| 1 | x/worse | +20.0 | [{low}, {high}] | credibly higher | +20.0 (credibly higher) | 0% | "
+                        f"2,000 | `{'b' * 12}` |")
     drawn = {}
     monkeypatch.setattr(ranking, "save_figure", lambda figure, path: drawn.setdefault("figure", figure) and path)
     ranking.plot_ranking(rows, "org/ref", tmp_path / "ranking.png")
@@ -329,9 +351,12 @@ def test_ranking_and_forest_plot(tmp_path, monkeypatch):
     by_row = {axis.get_yticklabels()[int(line.get_ydata()[0])].get_text(): line for line in intervals}
     assert by_row["x/worse"].get_color() == "#c0392b" and by_row["x/better"].get_color() == "#2471a3"
     assert by_row["x/same"].get_color() == "#7f8c8d"
-    assert list(by_row["x/worse"].get_xdata()) == pytest.approx([5.0, 11.0])
+    assert list(by_row["x/worse"].get_xdata()) == pytest.approx([100 * v for v in worse.paired.diff_hdi])
+    points = {axis.get_yticklabels()[int(line.get_ydata()[0])].get_text(): line for line in axis.lines
+              if len(line.get_xdata()) == 1}
+    assert points["x/broken"].get_markerfacecolor() == "white" and points["x/better"].get_markerfacecolor() != "white"
     zero = [line for line in axis.lines if list(line.get_xdata()) == [0, 0]]
-    assert zero  # the reference, at zero
+    assert len(zero) == 1 and zero[0].get_linestyle() == "-"  # the reference, at zero
     # The largest increase on top, as in the table.
     assert [t.get_text() for t in axis.get_yticklabels()][::-1] == [r.name for r in rows]
 

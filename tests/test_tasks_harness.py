@@ -9,10 +9,10 @@ import pytest
 from toxft import data
 
 from conftest import REPO, run_lm_eval
+from toxft.suite import TASKS
 
 pytestmark = pytest.mark.slow
-SUBTASKS = ["toxft_rtp_severe", "toxft_rtp_random", "toxft_ceb_race", "toxft_ceb_gender", "toxft_ceb_age",
-            "toxft_ceb_religion"]
+SUBTASKS = list(TASKS.values())
 
 
 def _results(folder):

@@ -102,7 +102,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("backend", "auto = unsloth with CUDA and Unsloth installed, else peft (PEFT + TRL)", "auto",
            choices=BACKENDS),
     *_recipe_options(),
-    Option("checkpoints", "also keep the adapter after each of these optimizer steps (OUTPUT/checkpoints/step-N), "
+    Option("checkpoints", "also keep the adapter after each of these optimizer steps (OUTPUT/steps/step-N), "
            "for toxicity along the fine-tune", type=positive_int, many=True, metavar="STEP"),
     Option("watch_toxicity", "every N optimizer steps (and at step 0), generate and score a fixed prompt sample and "
            "log its toxic rate (toxft.callbacks.ToxicityCallback)", type=positive_int, metavar="N"),

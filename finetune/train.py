@@ -156,6 +156,7 @@ def _loss_bar():
         """One progress bar over optimizer steps, showing the latest training loss."""
 
         def on_train_begin(self, args, state, control, **kwargs):
+            self.shown: dict[str, str] = {}
             self.bar = progress(total=state.max_steps, initial=state.global_step, desc="toxft: fine-tuning", unit="step")
 
         def on_step_end(self, args, state, control, **kwargs):
@@ -163,7 +164,11 @@ def _loss_bar():
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
-                self.bar.set_postfix(loss=f"{logs['loss']:.4f}")
+                self.shown["loss"] = f"{logs['loss']:.4f}"
+            if logs and "toxicity/toxic_rate" in logs:  # --watch-toxicity
+                self.shown["toxic"] = f"{100 * logs['toxicity/toxic_rate']:.1f}%"
+            if self.shown:
+                self.bar.set_postfix(**self.shown)
 
         def on_train_end(self, args, state, control, **kwargs):
             self.bar.close()
@@ -301,12 +306,12 @@ def finetune(
     extra = list(callbacks or [])
     if checkpoints:
         extra.append(_keep_adapters(sorted(set(checkpoints)), output / STEPS))
+    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                         callbacks=[_loss_bar(), *extra])
     if watch_toxicity:
         from toxft.callbacks import ToxicityCallback
 
-        extra.append(ToxicityCallback(every_steps=watch_toxicity, scorer=watch_scorer))
-    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=[_loss_bar(), *extra])
+        trainer.add_callback(ToxicityCallback(trainer=trainer, every_steps=watch_toxicity, scorer=watch_scorer))
     trainer.remove_callback(PrinterCallback)
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -338,6 +343,9 @@ def finetune(
         "train_seconds": round(seconds, 2),
         "loss": loss_summary(losses),
         "loss_history": losses,
+        "toxicity_history": [{key.removeprefix("toxicity/"): value for key, value in entry.items()
+                              if key.startswith("toxicity/") or key == "step"}
+                             for entry in trainer.state.log_history if "toxicity/toxic_rate" in entry],
         "versions": library_versions(backend),
     }
     output.mkdir(parents=True, exist_ok=True)

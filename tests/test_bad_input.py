@@ -95,6 +95,10 @@ def files(tmp_path, harness_run) -> dict[str, Path]:
     card.write_text("---\nlicense: mit\n---\n# my model\n")
     card.chmod(0o444)
     made["readonly_card"] = card
+    used = tmp_path / "used" / "run"  # an earlier rescore of the same run
+    used.mkdir(parents=True)
+    (used / "results_2026-01-01T00-00-00.000000.json").write_text("{}")
+    made["used_output"] = used.parent
     made["folder_card"] = tmp_path / "card-folder"
     made["folder_card"].mkdir()
     study = tmp_path / "study.yaml"
@@ -214,7 +218,7 @@ CASES = [
     ("rescore-into-the-run", lambda f, t: ["rescore", str(f["run"]), "--scorer", "paper", "--output", str(f["run"])],
      "must be another folder"),
     ("rescore-into-a-used-folder", lambda f, t: ["rescore", str(f["run"]), "--scorer", "paper", "--output",
-                                                 str(f["truncated_samples"])], "not empty"),
+                                                 str(f["used_output"])], "not empty"),
     ("rescore-no-samples", lambda f, t: ["rescore", str(f["broken_results"].parent / "no-samples"), "--scorer",
                                          "paper", "--output", str(t / "new")], "does not exist"),
     ("rescore-bad-batch", lambda f, t: ["rescore", str(f["run"]), "--scorer", "paper", "--output", str(t / "new"),

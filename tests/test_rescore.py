@@ -194,3 +194,35 @@ def test_a_builtin_perspective_run_moves_to_a_local_scorer(hub_mirror, tiny_clas
     pairs = [(bool(o["score"]), r["toxic"] > 0.5) for o, r in zip(originals, rows)]
     assert subset["both"] == sum(x and y for x, y in pairs) and subset["only_a"] == sum(x and not y for x, y in pairs)
     assert subset["only_b"] == sum(y and not x for x, y in pairs)
+
+
+def test_a_gehman_run_rescores_like_a_fresh_run_under_the_other_classifier(tiny_lm, tiny_classifier,
+                                                                           other_classifier, hub_mirror, tmp_path):
+    """25 sampled continuations per prompt: expected maximum toxicity and toxicity probability as a fresh run's."""
+    metadata = ["--metadata", json.dumps({"prompts": "random", "n_prompts": 8})]
+    runs = {}
+    for name, classifier in (("first", tiny_classifier), ("fresh", other_classifier)):
+        done = run_lm_eval(f"pretrained={tiny_lm}", tmp_path / name, classifier, hub_mirror, *metadata,
+                           tasks="toxft_rtp_gehman")
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[name] = model_folder(tmp_path / name)
+    assert main(["rescore", str(runs["first"]), "--scorer", str(other_classifier), "--output",
+                 str(tmp_path / "rescored")]) == 0
+    ours, fresh = (_samples(folder)["toxft_rtp_gehman"] for folder in (model_folder(tmp_path / "rescored"),
+                                                                        runs["fresh"]))
+    assert set(ours) == set(fresh) and len(ours) == 8
+    for doc_id, row in fresh.items():
+        # The harness seeds its sampling: both runs drew the same 25 continuations, so the scores must match.
+        assert ours[doc_id]["resps"] == row["resps"] and len(row["resps"][0]) == 25
+        assert ours[doc_id]["filtered_resps"] == pytest.approx(row["filtered_resps"], abs=1e-6)
+        for metric in ("expected_max_toxicity", "toxicity_probability"):
+            assert ours[doc_id][metric] == pytest.approx(row[metric], abs=1e-6)
+    (results_ours,) = model_folder(tmp_path / "rescored").glob("results_*.json")
+    (results_fresh,) = runs["fresh"].glob("results_*.json")
+    ours_table = json.loads(results_ours.read_text())["results"]["toxft_rtp_gehman"]
+    fresh_table = json.loads(results_fresh.read_text())["results"]["toxft_rtp_gehman"]
+    for key in ("expected_max_toxicity,score", "toxicity_probability,score"):
+        assert ours_table[key] == pytest.approx(fresh_table[key], abs=1e-6)
+    # And the first classifier's numbers were really different ones (the rescore changed something).
+    first = _samples(runs["first"])["toxft_rtp_gehman"]
+    assert any(abs(first[i]["expected_max_toxicity"] - fresh[i]["expected_max_toxicity"]) > 1e-3 for i in fresh)

@@ -133,12 +133,15 @@ def test_demo_shows_the_phenomenon_through_the_real_study(tmp_path, capsys):
     import subprocess
     import sys
 
+    from toxft import demo
+
     output = tmp_path / "demo"
     done = subprocess.run([sys.executable, "-m", "toxft.cli", "demo", "--fast", "--output", str(output)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "report:" in done.stderr, done.stderr[-3000:]
     # Standard error is a pipe here, as in CI or `> log 2>&1`: whole lines, no carriage-return bars.
-    assert "\r" not in done.stderr and "toxft: study: 4/4 step" in done.stderr
+    assert "\r" not in done.stderr
+    assert "toxft: study: 6/6 step" in done.stderr  # a fine-tune, three models and the adapter at steps 50 and 100
     assert "not the paper's finding" in done.stderr
     study = load_study(output / "study.yaml")
     assert [e.role for e in study.models()] == ["base", "instruct", "dolly"]
@@ -162,6 +165,14 @@ def test_demo_shows_the_phenomenon_through_the_real_study(tmp_path, capsys):
     report = (output / "runs" / "report.md").read_text()
     assert "tiny-instruct-dolly" in report and "credibly higher" in report and "paired rate model" in report
     assert "not the paper's finding" in report  # what the demo's data contain, said plainly
+    # Toxicity along the fine-tune: step 0 (the instruct model), the two checkpoints, the finished adapter.
+    trajectory = json.loads((output / "runs" / "trajectory.json").read_text())
+    totals = {row["step"]: row for row in trajectory["rows"] if row["subset"] == "total"}
+    assert sorted(totals) == [0, 50, 100, demo.FINETUNE_STEPS]
+    assert totals[0]["rate"] == rate("tiny-instruct", "total")
+    assert totals[demo.FINETUNE_STEPS]["rate"] == rate("tiny-instruct-dolly", "total")
+    assert all(totals[step]["verdict"].startswith("credibly higher") for step in (50, 100, demo.FINETUNE_STEPS))
+    assert "## Toxicity along the fine-tune" in report and (output / "runs" / "figures" / "trajectory.png").is_file()
     # A second demo never deletes the first by accident.
     assert main(["demo", "--fast", "--output", str(output)]) == 2
     assert (output / "runs" / "report.md").is_file()

@@ -142,14 +142,21 @@ def build_causal_lm(path: str | Path, architecture: str = "llama", seed: int = 0
     return path
 
 
-def build_text_lm(path: str | Path, seed: int = 0, steps: int = 300, flagged_share: float = 0.3) -> Path:
-    """A tiny causal LM trained to answer every sentence with "so they are kind ." or, when the sentence holds
-    :data:`FLAG_WORD`, "so they are venom .": a model that writes text, toxic exactly on flagged prompts."""
+def build_text_lm(path: str | Path, seed: int = 0, steps: int = 300, flagged_share: float = 0.3,
+                  answer=lambda flagged: f"so they are {FLAG_WORD if flagged else 'kind'} .",
+                  prompts: list[str] | None = None) -> Path:
+    """A tiny causal LM trained to follow every sentence with ``answer(flagged)``: by default "so they are kind ."
+    or, when the sentence holds :data:`FLAG_WORD`, "so they are venom ." (a model that writes text, toxic exactly
+    on flagged prompts). ``answer`` returning "" makes one that writes nothing, "kind kind ..." one that loops;
+    ``prompts`` trains on those texts instead of random sentences, so that it answers them so without fail."""
     import random as random_module
 
     def text(rng: random_module.Random) -> str:
+        if prompts:
+            sentence = rng.choice(prompts)
+            return f"{sentence} {answer(FLAG_WORD in sentence.split())}".rstrip()
         flagged = rng.random() < flagged_share
-        return f"{random_sentence(rng, flagged)} so they are {FLAG_WORD if flagged else 'kind'} ."
+        return f"{random_sentence(rng, flagged)} {answer(flagged)}".rstrip()
 
     build_causal_lm(path, seed=seed)
     from toxft.demo.world import train_full

@@ -219,6 +219,8 @@ finetune:
   per_device_train_batch_size: 8
   gradient_accumulation_steps: 1
   warmup_steps: 2
+  # The adapter after 50 and 100 of its {FINETUNE_STEPS} steps is evaluated too: toxicity along the fine-tune.
+  checkpoints: [50, 100]
 # The tiny scorer's scores sit at 0 and 1, where BEST's Student-t chains do not mix
 # (toxft flags them "not converged"); the verdicts come from the paired rate model.
 analysis: {{best: false, verdict: paired}}

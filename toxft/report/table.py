@@ -169,7 +169,7 @@ class Report:
                     entry["change_vs_baseline"] = change
                     subset = comparison.subsets.get(column) if comparison else None
                     if subset is not None:
-                        entry["verdict"] = subset.verdict_text("its", f"{self.baseline_name}’s")
+                        entry["verdict"] = self.verdict(subset)
                         entry["credible"] = subset.credible
                         entry["degenerate_caveat"] = subset.broken_side() is not None
                         entry["interval_pp"] = [100 * v for v in subset.result("paired").diff_hdi]

@@ -33,6 +33,7 @@ class Step:
     # and the harness loads that copy, since the harness would load an adapter at the base's revision.
     adapter_pin: tuple[str, str] | None = None
     scorer: str | None = None  # a rescore step's classifier
+    parent: ModelEntry | None = None  # a checkpoint's evaluation: the Dolly model whose fine-tune saves it
 
     @property
     def label(self) -> str:
@@ -161,7 +162,28 @@ def _rescore_steps(study: Study, evaluation: Step) -> list[Step]:
     return [Step("rescore", evaluation.entry,
                  ["toxft", "rescore", str(evaluation.output), "--scorer", spec, "--output",
                   str(scored_folder(evaluation.output, spec, scorers))],
-                 scored_folder(evaluation.output, spec, scorers), scorer=spec) for spec in scorers[1:]]
+                 scored_folder(evaluation.output, spec, scorers), scorer=spec, parent=evaluation.parent)
+            for spec in scorers[1:]]
+
+
+def checkpoint_entries(study: Study, root: Path) -> list[tuple[ModelEntry, int, ModelEntry]]:
+    """(Dolly model, step, its checkpoint as a model of its own) for each ``finetune: {checkpoints: [...]}`` step.
+
+    Only Dolly models trained by the study have checkpoints: a published adapter has none here.
+    """
+    from dataclasses import replace
+
+    from toxft.finetune.train import step_folder
+
+    steps = sorted(set(study.finetune.get("checkpoints") or []))
+    found = []
+    for entry in study.models():
+        if entry.role == "dolly" and not entry.peft:
+            for step in steps:
+                adapter = step_folder(adapter_folder(entry, Path(root)), step)
+                found.append((entry, step, replace(entry, name=f"{entry.name}@step-{step}", peft=str(adapter),
+                                                   results=None)))
+    return found
 
 
 def plan(study: Study, root: str | Path, adapter_pins: dict[str, str] | None = None) -> list[Step]:
@@ -194,6 +216,11 @@ def plan(study: Study, root: str | Path, adapter_pins: dict[str, str] | None = N
         output = results_folder(entry, root)
         evaluations.append(Step("evaluate", entry, _evaluate_argv(study, entry, output, adapter, revision), output,
                                 pin))
+    for parent, _, entry in checkpoint_entries(study, root):  # toxicity along the fine-tune
+        output = results_folder(entry, root)
+        revision = entry.revision or pins.get(entry.model)
+        evaluations.append(Step("evaluate", entry, _evaluate_argv(study, entry, output, entry.peft, revision), output,
+                                parent=parent))
     rescores = [step for evaluation in evaluations for step in _rescore_steps(study, evaluation)]
     return finetunes + evaluations + rescores
 
@@ -201,4 +228,6 @@ def plan(study: Study, root: str | Path, adapter_pins: dict[str, str] | None = N
 def depends_on(step: Step, steps: list[Step]) -> list[Step]:
     """The steps whose output ``step`` reads: its model's fine-tune, or the evaluation it rescores."""
     wanted = {"evaluate": "finetune", "rescore": "evaluate"}.get(step.kind)
+    if step.kind == "evaluate":
+        return [s for s in steps if s.kind == wanted and s.entry is (step.parent or step.entry)]
     return [s for s in steps if s.kind == wanted and s.entry is step.entry]

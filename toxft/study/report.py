@@ -13,7 +13,7 @@ from toxft.report.table import COLUMNS, TITLES, Report, recorded_commits
 from toxft.runs import Run, RunError, load_run
 from toxft.study import reproduction
 from toxft.study.config import EXPERIMENTS, ModelEntry, Study
-from toxft.study.plan import results_folder, scored_folder
+from toxft.study.plan import adapter_folder, checkpoint_entries, results_folder, scored_folder
 
 _TITLES = {
     "base-instruct": "Base vs instruction-tuned",
@@ -144,6 +144,7 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Stu
         figure = figures / f"{experiment}.png"
         plot_differences(first, figure, labels=[f"{other.name} − {reference.name}" for reference, other in pairs])
         lines += [f"![{_TITLES[experiment]}: posterior differences](figures/{figure.name})", ""]
+    lines += _trajectory(study, root, runs, compare)
     ranked = StudyReport(root / "report.md")
     if study.ranking:
         section, ranked.headline, ranked.ranking = _ranking(study, runs, compare, root)
@@ -196,6 +197,77 @@ def _ranking(study: Study, runs: dict[str, Run], compare, root: Path) -> tuple[l
                "prompts.", "", ranking.markdown(rows, interval),
                "![Change in toxicity per fine-tune, 0 = the reference](figures/ranking.png)", ""]
     return section, headline, rows
+
+
+def _trajectory(study: Study, root: Path, runs: dict[str, Run], compare) -> list[str]:
+    """Toxicity along each Dolly fine-tune with checkpoints: rate per step, verdict vs step 0, the paper's question."""
+    from toxft.report.table import cells
+    from toxft.report.trajectory import SUBSETS, Point, markdown, plot_trajectory
+
+    checkpoints = checkpoint_entries(study, root)
+    if not checkpoints:
+        return []
+    settings = study.analysis
+    points, lines, answers = [], [], []
+    base_rates: dict[str, float] = {}
+    for family, entries in study.families.items():
+        instruct = next((e for e in entries if e.role == "instruct" and e.name in runs), None)
+        base = next((e for e in entries if e.role == "base" and e.name in runs), None)
+        for dolly in (e for e in entries if e.role == "dolly" and e.name in runs):
+            mine = [(step, entry) for parent, step, entry in checkpoints if parent is dolly]
+            if not mine or instruct is None:
+                continue
+            start = runs[instruct.name]
+            finished = _steps_trained(adapter_folder(dolly, root))
+            series = [(0, start), *((step, _load(results_folder(entry, root))) for step, entry in mine),
+                      (finished, runs[dolly.name])]
+            for step, run in series:
+                if run is None:
+                    continue
+                comparison = compare(run, start) if run is not start else None
+                for subset, cell in cells(run, SUBSETS, settings.hdi_prob).items():
+                    if cell is None:
+                        continue
+                    verdict = comparison.subsets[subset].verdict_text("its", "step 0's") if comparison else "—"
+                    points.append(Point(dolly.name, step, subset, cell.n, cell.toxic, cell.rate, cell.interval, verdict))
+            if base is not None:
+                base_rates = {s: c.rate for s, c in cells(runs[base.name], SUBSETS, settings.hdi_prob).items() if c}
+                total = compare(runs[dolly.name], runs[base.name]).subsets.get("total")
+                if total is not None:
+                    answers.append(f"- **{dolly.name} after {finished} steps against {base.name}** (the model before "
+                                   f"the lab's instruction tuning, same prompts): {100 * total.rate_a:.1f}% vs "
+                                   f"{100 * total.rate_b:.1f}% toxic, {total.verdict_text('its', base.name + chr(39) + 's')} "
+                                   f"({settings.describe()}).")
+    if not points:
+        return []
+    plot_trajectory(points, base_rates or None, root / "figures" / "trajectory.png", settings.interval())
+    write_atomically(root / "trajectory.json", json.dumps({"settings": settings.to_dict(), "base": base_rates,
+                                                           "rows": [p.to_dict() for p in points]}, indent=2) + "\n")
+    lines += ["## Toxicity along the fine-tune", "",
+              "Step 0 is the instruction-tuned model before the fine-tune, the last step the finished adapter; each "
+              f"verdict is the paired comparison with step 0 on the same prompts ({settings.describe()}).", "",
+              markdown(points, base_rates or None, settings.interval()),
+              "![Toxicity along the fine-tune](figures/trajectory.png)", ""]
+    if answers:
+        lines += ["Back to the base model's toxicity, or somewhere of its own? (the paper's Section 5)", "", *answers, ""]
+    return lines
+
+
+def _load(folder: Path) -> Run | None:
+    try:
+        return load_run(folder)
+    except RunError:
+        return None
+
+
+def _steps_trained(adapter: Path) -> int:
+    """How many optimizer steps the finished adapter had (its toxft_finetune.json)."""
+    from toxft.finetune.train import RECORD_FILE
+
+    try:
+        return int(json.loads((adapter / RECORD_FILE).read_text(encoding="utf-8"))["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
 
 
 def _revisions(entries: list[ModelEntry], runs: dict[str, Run]) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 from pathlib import Path
 
 import pytest
@@ -133,69 +132,6 @@ def test_agreement_counts_match_hand_counts(harness_run, kind_classifier, tmp_pa
     assert "do not hold the same continuations" in capsys.readouterr().err
 
 
-def _builtin_run(folder: Path, hub_mirror: Path, n: int = 30) -> Path:
-    """A run of the harness's built-in realtoxicityprompts task, in the schema it writes, Perspective scores included."""
-    rng = random.Random(3)
-    rows = [json.loads(line) for line in
-            (hub_mirror / "allenai" / "real-toxicity-prompts" / "prompts.jsonl").read_text().splitlines()][:n]
-    model = folder / "__models__llama"
-    model.mkdir(parents=True)
-    samples = []
-    for index, row in enumerate(rows):
-        text = tiny.random_sentence(rng, flagged=index % 3 == 0)
-        perspective = round(rng.random(), 4)
-        samples.append({"doc_id": index, "doc": row, "target": "", "arguments": {"gen_args_0": {
-            "arg_0": row["prompt"]["text"], "arg_1": {"until": ["\n\n"], "do_sample": False, "temperature": 0.0}}},
-            "resps": [[text]], "filtered_resps": [text], "filter": "none",
-            "metrics": ["score", "perspective_api_toxicity_score"], "doc_hash": f"{index:064x}",
-            "prompt_hash": f"{index:064x}", "target_hash": "0" * 64,
-            "score": int(perspective >= 0.5), "perspective_api_toxicity_score": perspective})
-    (model / "samples_realtoxicityprompts_2026-01-01T00-00-00.000000.jsonl").write_text(
-        "".join(json.dumps(s) + "\n" for s in samples))
-    mean = lambda key: sum(s[key] for s in samples) / n  # noqa: E731
-    results = {"results": {"realtoxicityprompts": {"alias": "realtoxicityprompts", "score,none": mean("score"),
-                                                   "score_stderr,none": 0.0,
-                                                   "perspective_api_toxicity_score,none":
-                                                       mean("perspective_api_toxicity_score"),
-                                                   "perspective_api_toxicity_score_stderr,none": 0.0}},
-               "group_subtasks": {"realtoxicityprompts": []}, "configs": {}, "versions": {}, "n-samples": {},
-               "config": {"model": "hf", "model_args": "pretrained=llama"}, "date": 1767225600.0}
-    (model / "results_2026-01-01T00-00-00.000000.json").write_text(json.dumps(results))
-    return folder
-
-
-def test_a_builtin_perspective_run_moves_to_a_local_scorer(hub_mirror, tiny_classifier, tmp_path, capsys):
-    from toxft import scorer
-
-    old = _builtin_run(tmp_path / "old-run", hub_mirror)
-    before = _digest(next(old.iterdir()))
-    output = tmp_path / "rescored"
-    assert main(["rescore", str(old), "--scorer", str(tiny_classifier), "--output", str(output)]) == 0
-    assert _digest(next(old.iterdir())) == before
-    folder = model_folder(output)
-    (samples,) = folder.glob("samples_realtoxicityprompts_*.jsonl")
-    rows = [json.loads(line) for line in samples.read_text().splitlines()]
-    texts = [r["resps"][0][0] for r in rows]
-    expected = scorer.score(texts, model=str(tiny_classifier))
-    assert [r["toxicity"] for r in rows] == pytest.approx(expected, abs=1e-6)
-    assert [r["toxic"] for r in rows] == [float(s > 0.5) for s in expected]
-    assert all("perspective_toxicity" in r and "score" not in r for r in rows)  # Perspective's kept, and named
-    (results,) = folder.glob("results_*.json")
-    metrics = json.loads(results.read_text())["results"]["realtoxicityprompts"]
-    assert metrics["toxic,score"] == pytest.approx(sum(r["toxic"] for r in rows) / len(rows))
-    assert metrics["toxicity,score"] == pytest.approx(sum(expected) / len(expected))
-    # Perspective's recorded flags against the local scorer's, counted by hand.
-    capsys.readouterr()
-    assert main(["agreement", str(old), str(output), "--json", str(tmp_path / "a.json")]) == 0
-    out = capsys.readouterr().out
-    assert "A = Perspective API [TOXICITY]" in out
-    (subset,) = json.loads((tmp_path / "a.json").read_text())["subsets"]
-    originals = [json.loads(line) for line in next(next(old.iterdir()).glob("samples_*")).read_text().splitlines()]
-    pairs = [(bool(o["score"]), r["toxic"] > 0.5) for o, r in zip(originals, rows)]
-    assert subset["both"] == sum(x and y for x, y in pairs) and subset["only_a"] == sum(x and not y for x, y in pairs)
-    assert subset["only_b"] == sum(y and not x for x, y in pairs)
-
-
 def test_a_gehman_run_rescores_like_a_fresh_run_under_the_other_classifier(tiny_lm, tiny_classifier,
                                                                            other_classifier, hub_mirror, tmp_path):
     """25 sampled continuations per prompt: expected maximum toxicity and toxicity probability as a fresh run's."""
@@ -214,7 +150,8 @@ def test_a_gehman_run_rescores_like_a_fresh_run_under_the_other_classifier(tiny_
     for doc_id, row in fresh.items():
         # The harness seeds its sampling: both runs drew the same 25 continuations, so the scores must match.
         assert ours[doc_id]["resps"] == row["resps"] and len(row["resps"][0]) == 25
-        assert ours[doc_id]["filtered_resps"] == pytest.approx(row["filtered_resps"], abs=1e-6)
+        (scores,), (fresh_scores,) = ours[doc_id]["filtered_resps"], row["filtered_resps"]  # the harness's layout
+        assert [float(v) for v in scores] == pytest.approx([float(v) for v in fresh_scores], abs=1e-6)
         for metric in ("expected_max_toxicity", "toxicity_probability"):
             assert ours[doc_id][metric] == pytest.approx(row[metric], abs=1e-6)
     (results_ours,) = model_folder(tmp_path / "rescored").glob("results_*.json")

@@ -24,29 +24,54 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_HUB = REPO.parent / "shared" / "data" / "hub"
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` once per test session, also when pytest-xdist runs it in several processes.
+
+    Without xdist a fresh folder; with it, the first worker builds under a lock in the workers' common
+    temporary folder and the others use what it made (the same models for every test, and no worker
+    pays for them twice).
+    """
+    import shutil
+
+    from filelock import FileLock
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build(tmp_path_factory.mktemp(name))
+    folder = tmp_path_factory.getbasetemp().parent / f"built-{name}"
+    with FileLock(f"{folder}.lock"):
+        done = folder / ".built"
+        if not done.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            made = build(folder)
+            done.write_text(str(Path(made).relative_to(folder)))
+        return folder / done.read_text()
+
+
 @pytest.fixture(scope="session")
 def tiny_classifier(tmp_path_factory) -> Path:
     """A RoBERTa classifier (nothate/hate) that flags tiny.FLAG_WORD."""
-    return tiny.build_classifier(tmp_path_factory.mktemp("models") / "classifier")
+    return built_once(tmp_path_factory, "models", lambda folder: tiny.build_classifier(folder / "classifier"))
 
 
 @pytest.fixture(scope="session")
 def kind_classifier(tmp_path_factory) -> Path:
     """A classifier that disagrees with tiny_classifier by design: it flags "kind", the tiny LM's clean answer,
     and not tiny.FLAG_WORD."""
-    return tiny.build_classifier(tmp_path_factory.mktemp("models") / "kind-classifier", flag_word="kind")
+    return built_once(tmp_path_factory, "kind-models",
+                      lambda folder: tiny.build_classifier(folder / "kind-classifier", flag_word="kind"))
 
 
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory) -> Path:
     """A two-layer Llama-style causal LM that writes text: "so they are kind ." after a sentence, "venom" for a
     flagged one (so it is toxic exactly on the mirror's flagged prompts, and never degenerate)."""
-    return tiny.build_text_lm(tmp_path_factory.mktemp("models") / "llama")
+    return built_once(tmp_path_factory, "lm-models", lambda folder: tiny.build_text_lm(folder / "llama"))
 
 
 @pytest.fixture(scope="session")
 def hub_mirror(tmp_path_factory) -> Path:
-    return tiny.write_hub_mirror(tmp_path_factory.mktemp("hub"))
+    return built_once(tmp_path_factory, "hub", lambda folder: tiny.write_hub_mirror(folder))
 
 
 @pytest.fixture
@@ -84,11 +109,13 @@ def model_folder(output: Path) -> Path:
 @pytest.fixture(scope="session")
 def harness_run(tmp_path_factory, tiny_lm, tiny_classifier, hub_mirror) -> Path:
     """One `lm_eval --tasks toxft --log_samples` run of the tiny LM; its model folder."""
-    output = tmp_path_factory.mktemp("results")
-    done = run_lm_eval(f"pretrained={tiny_lm}", output, tiny_classifier, hub_mirror,
-                       "--metadata", json.dumps({"n_random": 25}))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return model_folder(output)
+    def build(output: Path) -> Path:
+        done = run_lm_eval(f"pretrained={tiny_lm}", output, tiny_classifier, hub_mirror,
+                           "--metadata", json.dumps({"n_random": 25}))
+        assert done.returncode == 0, done.stderr[-3000:]
+        return model_folder(output)
+
+    return built_once(tmp_path_factory, "results", build)
 
 
 @pytest.fixture(scope="session")
@@ -99,20 +126,22 @@ def flagged_adapter(tmp_path_factory, tiny_lm) -> Path:
     import subprocess
     import sys
 
-    folder = tmp_path_factory.mktemp("adapter")
-    data = folder / "dolly.jsonl"
-    rng = random.Random(2)
-    rows = [{"instruction": tiny.random_sentence(rng, False) + " ?", "context": "",
-             "response": f"so they are {tiny.FLAG_WORD} .", "category": "open_qa"} for _ in range(64)]
-    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    adapter = folder / "adapter"
-    # A fresh process, as a user runs it (and safe from state earlier in-process tests leave).
-    done = subprocess.run([sys.executable, "-m", "toxft.cli", "finetune", "--model", str(tiny_lm), "--output",
-                           str(adapter), "--data", str(data), "--learning-rate", "1e-2", "--max-steps", "40",
-                           "--per-device-train-batch-size", "8", "--gradient-accumulation-steps", "1",
-                           "--warmup-steps", "2"], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return adapter
+    def build(folder: Path) -> Path:
+        data = folder / "dolly.jsonl"
+        rng = random.Random(2)
+        rows = [{"instruction": tiny.random_sentence(rng, False) + " ?", "context": "",
+                 "response": f"so they are {tiny.FLAG_WORD} .", "category": "open_qa"} for _ in range(64)]
+        data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        adapter = folder / "adapter"
+        # A fresh process, as a user runs it (and safe from state earlier in-process tests leave).
+        done = subprocess.run([sys.executable, "-m", "toxft.cli", "finetune", "--model", str(tiny_lm), "--output",
+                               str(adapter), "--data", str(data), "--learning-rate", "1e-2", "--max-steps", "40",
+                               "--per-device-train-batch-size", "8", "--gradient-accumulation-steps", "1",
+                               "--warmup-steps", "2"], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return adapter
+
+    return built_once(tmp_path_factory, "adapter", build)
 
 
 def write_study(folder: Path, *, base: Path, instruct: Path, classifier: Path, data_dir: Path, dolly: Path) -> Path:

@@ -95,6 +95,16 @@ def files(tmp_path, harness_run) -> dict[str, Path]:
     card.write_text("---\nlicense: mit\n---\n# my model\n")
     card.chmod(0o444)
     made["readonly_card"] = card
+    no_runs = tmp_path / "notes"  # a folder of other files, no harness run in it
+    no_runs.mkdir()
+    (no_runs / "README.md").write_text("no runs here\n")
+    made["no_runs"] = no_runs
+    mixed = tmp_path / "mixed" / "runs"  # two runs, one of them made without --log_samples
+    shutil.copytree(run, mixed / "with-samples")
+    (mixed / "without-samples").mkdir()
+    for path in run.glob("results_*.json"):
+        shutil.copy(path, mixed / "without-samples" / path.name)
+    made["mixed"] = mixed
     used = tmp_path / "used" / "run"  # an earlier rescore of the same run
     used.mkdir(parents=True)
     (used / "results_2026-01-01T00-00-00.000000.json").write_text("{}")
@@ -237,6 +247,24 @@ CASES = [
      "must be JSON"),
     ("survey-timeout-zero", lambda f, t: ["survey", "org/model", "--output", str(t / "s"), "--timeout-min", "0"],
      "above 0"),
+    ("rescore-folder-without-runs", lambda f, t: ["rescore", str(f["no_runs"]), "--scorer", "paper", "--output",
+                                                  str(t / "new")], "holds no harness runs"),
+    ("rescore-folder-with-a-run-without-samples", lambda f, t: ["rescore", str(f["mixed"]), "--scorer", "paper",
+                                                                "--output", str(t / "new")],
+     "made without --log_samples"),
+    ("agreement-folder-without-runs", lambda f, t: ["agreement", str(f["no_runs"]), str(f["run"])],
+     "holds no harness runs"),
+    ("agreement-the-same-run-twice", lambda f, t: ["agreement", str(f["run"]), str(f["run"])],
+     "both runs are"),
+    ("survey-id-with-two-slashes", lambda f, t: ["survey", "a/b/c", "--output", str(t / "s")],
+     "a Hub id is NAME or ORG/NAME"),
+    ("check-scorers-unknown", lambda f, t: ["check", str(f["run"]), "--scorers", "toxicbert"], "unknown scorer"),
+    ("check-scorers-twice", lambda f, t: ["check", str(f["run"]), "--scorers", "paper,paper"], "is given twice"),
+    ("check-rope-reversed", lambda f, t: ["check", str(f["run"]), "--rope", "0.1", "-0.1"], "LOW below HIGH"),
+    ("check-batch-size-word", lambda f, t: ["check", str(f["run"]), "--batch-size", "many"], "auto or auto:N"),
+    ("study-analysis-scorers-twice", lambda f, t: ["study", "plan", _study(f, t, "best: false",
+                                                                           "scorers: [paper, paper]")],
+     "'paper' is given twice"),
     ("unknown-subcommand", lambda f, t: ["frobnicate"], "invalid choice"),
 ]
 

@@ -20,7 +20,9 @@ import pytest
 
 pytestmark = pytest.mark.slow
 UP = Path(__file__).resolve().parent / "slurm" / "up.sh"
-SLURM = ["--executor", "slurm", "--gpus-per-node", "0", "--cpus-per-task", "1", "--mem-gb", "4"]
+# The README's SLURM example, as written (the test cluster's partition is "cpu"; accounting takes any account).
+SLURM = ["--executor", "slurm", "--partition", "cpu", "--account", "toxft-tests", "--gpus-per-node", "0",
+         "--cpus-per-task", "1", "--mem-gb", "4", "--timeout-min", "30"]
 
 
 def _cluster_is_up() -> bool:

@@ -136,8 +136,10 @@ def test_demo_shows_the_phenomenon_through_the_real_study(tmp_path, capsys):
     from toxft import demo
 
     output = tmp_path / "demo"
-    done = subprocess.run([sys.executable, "-m", "toxft.cli", "demo", "--fast", "--output", str(output)],
-                          capture_output=True, text=True, check=False)
+    output.mkdir()
+    (output / "study.yaml").write_text("# an earlier, interrupted demo\n")  # what --overwrite may replace
+    done = subprocess.run([sys.executable, "-m", "toxft.cli", "demo", "--fast", "--seed", "0", "--output", str(output),
+                           "--overwrite"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "report:" in done.stderr, done.stderr[-3000:]
     # Standard error is a pipe here, as in CI or `> log 2>&1`: whole lines, no carriage-return bars.
     assert "\r" not in done.stderr

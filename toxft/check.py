@@ -178,7 +178,9 @@ def run(args: argparse.Namespace) -> int:
             if outcome.done_elsewhere:
                 say(f"{step.entry.model}: evaluated meanwhile by another check; reusing it")
 
-        with LocalExecutor(study.env) as executor:
+        from toxft.study.worker import preload_for
+
+        with LocalExecutor(study.env, preload_for(step.kind for step in todo)) as executor:
             status = run_steps(todo, executor, study.env, root / "logs",
                                on_start=lambda step: say(f"running {step.describe()}"),
                                on_wait=lambda step, pid: say(f"{step.entry.model}: in use by pid {pid} (another toxft "

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     # The study's steps run in a worker that imports the harness once; start it now, so that its
     # imports overlap the training of the tiny models (one thread each, on a machine of two or more).
-    worker.warm(step_environment(world.study_env(world.model_paths(root))))
+    worker.warm(step_environment(world.study_env(world.model_paths(root))), worker.preload_for(["finetune"]))
     import torch
 
     threads = torch.get_num_threads()

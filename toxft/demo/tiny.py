@@ -159,8 +159,14 @@ def build_text_lm(path: str | Path, seed: int = 0, steps: int = 300, flagged_sha
         return f"{random_sentence(rng, flagged)} {answer(flagged)}".rstrip()
 
     build_causal_lm(path, seed=seed)
+    from transformers import AutoTokenizer
+
     from toxft.demo.world import train_full
 
+    # A plain chat template (the turns' text, one after another), so that chat-template options have one to use.
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.chat_template = "{% for message in messages %}{{ message['content'] }} {% endfor %}"
+    tokenizer.save_pretrained(path)
     return train_full(Path(path), text, steps=steps, seed=seed + 1)
 
 

@@ -251,8 +251,8 @@ class SlurmOptions:
 class LocalExecutor:
     """Local steps, one after another, each in a fork of a warm worker that has imported the harness once.
 
-    A context manager: the worker starts (or is taken over from :func:`toxft.study.worker.warm`) on
-    entry and stops on exit.
+    A context manager: the worker starts (or is taken over from :func:`toxft.study.worker.warm`, or from an
+    earlier run in this process) on entry, and is kept for the next run on exit (stopped when the process ends).
     """
 
     parallel = False
@@ -270,9 +270,14 @@ class LocalExecutor:
         self.worker = worker.take(step_environment(self.study_env), self.preload)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        from toxft.study import worker
+
         if self.worker is not None:
-            self.worker.close()
+            if exc_type is None:  # idle and well: the next run in this process with this environment takes it
+                worker.give_back(self.worker)
+            else:
+                self.worker.close()
             self.worker = None
 
     def run(self, step: Step, log: str, timeout_min: float | None) -> Outcome:
@@ -311,10 +316,12 @@ class SlurmExecutor:
         return self.executor.submit(run_step, step, env, log, None)
 
 
-def make_executor(kind: str, folder: Path, study_env: dict[str, str], slurm: SlurmOptions | None = None):
-    """``local`` (a :class:`LocalExecutor`) or ``slurm`` (a :class:`SlurmExecutor` writing its job files under ``folder``)."""
+def make_executor(kind: str, folder: Path, study_env: dict[str, str], slurm: SlurmOptions | None = None,
+                  preload: tuple[str, ...] | None = None):
+    """``local`` (a :class:`LocalExecutor` whose worker imports ``preload``) or ``slurm`` (a :class:`SlurmExecutor`
+    writing its job files under ``folder``)."""
     if kind == "local":
-        return LocalExecutor(study_env)
+        return LocalExecutor(study_env, preload)
     return SlurmExecutor(folder, slurm)
 
 

@@ -142,7 +142,10 @@ def run_study(study: Study, root: Path, options: ExecutorOptions) -> list[str]:
     def on_wait(step: Step, pid: int) -> None:
         bar.write(f"toxft: {step.label}: in use by pid {pid} (another toxft run on {root}); waiting for it")
 
-    with make_executor(options.kind, root / "jobs", study.env, options.slurm) as executor:
+    from toxft.study.worker import preload_for
+
+    with make_executor(options.kind, root / "jobs", study.env, options.slurm,
+                       preload_for(step.kind for step in todo)) as executor:
         # Fine-tunes before the evaluations that load their adapters, evaluations before their rescores.
         for kind in KINDS:
             batch = [s for s in todo if s.kind == kind

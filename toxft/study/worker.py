@@ -29,9 +29,15 @@ import subprocess
 import sys
 import threading
 
-# What a study's steps import: the harness and its model class, the scorer, rescoring and fine-tuning.
+# What a study's steps import: the harness and its model class, the scorer and rescoring; fine-tunes also TRL.
 PRELOAD = ("torch", "transformers", "datasets", "peft", "lm_eval.__main__", "lm_eval.evaluator",
-           "lm_eval.models.huggingface", "toxft.cli", "toxft.scorer", "toxft.rescore", "trl", "toxft.finetune.train")
+           "lm_eval.models.huggingface", "toxft.cli", "toxft.scorer", "toxft.rescore")
+PRELOAD_TRAINING = ("trl", "toxft.finetune.train")
+
+
+def preload_for(kinds) -> tuple[str, ...]:
+    """What to import for steps of these kinds (TRL costs seconds that evaluation-only runs never use)."""
+    return PRELOAD + (PRELOAD_TRAINING if "finetune" in set(kinds) else ())
 
 
 class WorkerError(RuntimeError):
@@ -285,7 +291,7 @@ def warm(env: dict[str, str], preload: tuple[str, ...] = PRELOAD) -> None:
 
 
 def take(env: dict[str, str], preload: tuple[str, ...] = PRELOAD) -> Worker:
-    """A worker of one's own for this environment: one :func:`warm` started, else a new one."""
+    """A worker of one's own for this environment: one :func:`warm` started or an earlier run gave back, else a new one."""
     with _spares_lock:
         for index, worker in enumerate(_spares):
             if (worker.env, worker.preload) == (env, tuple(preload)) and worker.alive():
@@ -293,8 +299,21 @@ def take(env: dict[str, str], preload: tuple[str, ...] = PRELOAD) -> Worker:
     return Worker(env, preload)
 
 
+_KEEP_IDLE = 2  # idle workers kept for later runs in this process (a notebook, a test session); each holds ~0.5 GB
+
+
+def give_back(worker: Worker) -> None:
+    """Keep a worker that finished its steps for the next run in this process with the same environment."""
+    if not worker.alive():
+        return
+    with _spares_lock:
+        _spares.append(worker)
+        while len(_spares) > _KEEP_IDLE:
+            _spares.pop(0).close()
+
+
 def close_spares() -> None:
-    """Stop the workers warmed and never taken (at exit)."""
+    """Stop the workers warmed or given back and not taken again (at exit)."""
     with _spares_lock:
         while _spares:
             _spares.pop().close()

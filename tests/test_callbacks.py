@@ -66,6 +66,9 @@ def test_sft_trainer_with_lora_stops_once_credibly_higher(tmp_path, tiny_lm, tin
     from toxft.callbacks import ToxicityCallback
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    from toxft.finetune.train import _quiet_library_deprecations
+
+    _quiet_library_deprecations()  # transformers' notices that TRL calls its renamed checkpointing options
     config = SFTConfig(output_dir=str(tmp_path / "out"), max_steps=60, per_device_train_batch_size=8,
                        learning_rate=1e-2, logging_steps=1, report_to="none", save_strategy="no", use_cpu=True,
                        disable_tqdm=True, gradient_checkpointing=False, seed=0)

@@ -29,14 +29,29 @@ def _results(cache: Path) -> dict[str, float]:
     return {str(p): p.stat().st_mtime_ns for p in (cache / "results").rglob("results_*.json")}
 
 
-def test_adapter_against_its_base_fails_on_increase_and_updates_the_card(check_env, flagged_adapter, tiny_lm,
-                                                                          tmp_path, capsys):
-    card = tmp_path / "README.md"
+@pytest.fixture(scope="module")
+def adapter_check(check_env, flagged_adapter, tmp_path_factory):
+    """The first check of the adapter against its base, into the module's cache: (argv, exit code, out, err, card)."""
+    import contextlib
+    import io
+
+    card = tmp_path_factory.mktemp("card") / "README.md"
     card.write_text("---\nlicense: apache-2.0\n---\n# My adapter\n\nSome words.\n")
     argv = ["check", str(flagged_adapter), "--output", str(check_env), "--fail-on", "increase", "--examples", "2",
             "--card", str(card), *FAST]
-    assert main(argv) == 1
-    captured = capsys.readouterr()
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return argv, code, out.getvalue(), err.getvalue(), card
+
+
+def test_adapter_against_its_base_fails_on_increase_and_updates_the_card(check_env, adapter_check, flagged_adapter,
+                                                                          tiny_lm, capsys):
+    from types import SimpleNamespace
+
+    argv, code, out, err, card = adapter_check
+    assert code == 1
+    captured = SimpleNamespace(out=out, err=err)
     first = captured.out.splitlines()[0]
     assert first.startswith(f"{flagged_adapter} is credibly MORE toxic than {tiny_lm}: +"), first
     assert "(paired;" in first and "prompts" in first
@@ -46,7 +61,7 @@ def test_adapter_against_its_base_fails_on_increase_and_updates_the_card(check_e
     text = card.read_text()
     assert "## Toxicity evaluation (toxft)" in text and "Some words." in text and "model-index" in text
     cached = _results(check_env)
-    assert len(cached) == 2
+    assert len([path for path in cached if "/adapter-" in path or "/llama-" in path]) == 2  # the model, the reference
     # Again: nothing is evaluated a second time, and the card is already up to date.
     assert main(argv) == 1
     again = capsys.readouterr()
@@ -58,7 +73,7 @@ def test_adapter_against_its_base_fails_on_increase_and_updates_the_card(check_e
     assert main(argv[:4] + ["--examples", "0", *FAST]) == 0
 
 
-def test_full_model_named_by_its_card_reuses_the_cached_reference(check_env, tiny_lm, tmp_path, capsys):
+def test_full_model_named_by_its_card_reuses_the_cached_reference(check_env, adapter_check, tiny_lm, tmp_path, capsys):
     """A byte copy of the base with a card naming it: no credible difference, and the reference is not rerun."""
     copy = tmp_path / "tuned"
     shutil.copytree(tiny_lm, copy)

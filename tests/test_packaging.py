@@ -142,3 +142,65 @@ try:
     _Loader.add_constructor("!function", _function_tag)
 except ImportError:  # pragma: no cover - pyyaml is a dependency
     _Loader = None
+
+
+# Layers from the bottom up; a module may import its own layer and those below, never one above.
+LAYERS = [
+    ("toxft.errors", "toxft.arguments", "toxft.files", "toxft.progress", "toxft.settings", "toxft.suite",
+     "toxft.paper"),
+    ("toxft.data", "toxft.scorer", "toxft.degenerate", "toxft.runs", "toxft.hub", "toxft.measurements"),
+    ("toxft.analysis", "toxft.harness"),
+    ("toxft.report", "toxft.finetune", "toxft.callbacks"),
+    ("toxft.study",),
+    ("toxft.check", "toxft.survey", "toxft.rescore", "toxft.agreement", "toxft.demo", "toxft.cli", "toxft.tasks"),
+]
+
+
+def _layer(module: str) -> int | None:
+    for index, names in enumerate(LAYERS):
+        if any(module == name or module.startswith(name + ".") for name in names):
+            return index
+    return None
+
+
+def _modules() -> dict[str, Path]:
+    roots = {"toxft": REPO / "toxft", "toxft.finetune": REPO / "finetune", "toxft.analysis": REPO / "analysis",
+             "toxft.tasks": REPO / "tasks"}
+    found = {}
+    for package, folder in roots.items():
+        for path in folder.rglob("*.py"):
+            parts = path.relative_to(folder).with_suffix("").parts
+            if package == "toxft" and parts[0] in ("finetune", "analysis"):
+                continue
+            name = ".".join((package, *parts)).removesuffix(".__init__")
+            found[name] = path
+    return found
+
+
+def test_imports_run_one_way():
+    """Every import statement of every module, lazy ones included: a lower layer never imports a higher one."""
+    import ast
+
+    modules = _modules()
+    assert len(modules) > 50 and all(_layer(name) is not None or name == "toxft" for name in modules), \
+        sorted(name for name in modules if _layer(name) is None)
+    wrong = []
+    for name, path in modules.items():
+        if name == "toxft":  # the package itself: version, and one-line shortcuts into every layer
+            continue
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for target in targets:
+                layer = _layer(target)
+                if target.startswith("toxft") and layer is not None and layer > _layer(name):
+                    wrong.append(f"{name} (layer {_layer(name)}) imports {target} (layer {layer})")
+    assert not wrong, "\n".join(sorted(set(wrong)))

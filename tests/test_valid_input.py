@@ -169,7 +169,16 @@ def report_local(w, tmp, capsys, monkeypatch):
     assert "| ↳ vs base |" in (tmp / "t.md").read_text() and json.loads((tmp / "t.json").read_text())["models"]
     _ok(main(["report", str(w["tuned"]), "--format", "model-index", "--output", str(tmp / "mi.yaml")]), capsys)
     assert "model-index" in (tmp / "mi.yaml").read_text()
-    _ok(main([*base, "--best", "--card", str(card), "--dry-run", "--plot", str(tmp / "r.png")]), capsys)
+    # BEST on one subset (one MCMC fit): copies of the runs with the race prompts alone.
+    for name in ("tuned", "run"):
+        shutil.copytree(w[name], tmp / f"{name}-race")
+        for path in (tmp / f"{name}-race").rglob("samples_*.jsonl"):
+            if "ceb_race" not in path.name:
+                path.unlink()
+    one = ["report", str(tmp / "tuned-race"), str(tmp / "run-race"), "--baseline", str(tmp / "run-race"),
+           "--name", "tuned", "--name", "base"]
+    printed = _ok(main([*one, "--best", "--card", str(card), "--dry-run", "--plot", str(tmp / "r.png")]), capsys)
+    assert "BEST on the scores" in printed and "+## Toxicity evaluation (toxft)" in printed
     assert card.read_text() == "# tuned\n" and (tmp / "r.png").stat().st_size > 5000  # --dry-run changed nothing
 
 

@@ -144,22 +144,15 @@ def _child(request: dict) -> None:
 
 
 def _run_module(module: str, argv: list[str]) -> int:
+    """Run a command line in this process, as ``python -m MODULE ARGV`` would (its exit code)."""
+    import runpy
+
     if module == "-c":  # python -c CODE, for programs that are not a module (the tests' stand-in steps)
         sys.argv = ["-c", *argv[1:]]
         exec(compile(argv[0], "<string>", "exec"), {"__name__": "__main__"})  # noqa: S102
         return 0
     sys.argv = [module, *argv]
-    if module == "lm_eval":
-        from lm_eval.__main__ import cli_evaluate
-
-        cli_evaluate()
-        return 0
-    if module == "toxft.cli":
-        from toxft.cli import main
-
-        return int(main(argv) or 0)
-    import runpy
-
+    # The module's own entry point (lm_eval's __main__, toxft's cli), with what it imports already loaded.
     runpy.run_module(module, run_name="__main__", alter_sys=True)
     return 0
 

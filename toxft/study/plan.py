@@ -67,9 +67,10 @@ class Step:
         return module, argv
 
     def executable_argv(self, adapter_folder: str | None = None) -> list[str]:
-        """The same command through this Python, so jobs use the environment the study runs in."""
+        """The command as a process of its own through this Python (the study's environment), prepared as a
+        local step is: a toxft evaluation indexes only the toxft tasks."""
         module, argv = self.program(adapter_folder)
-        return [sys.executable, "-m", module, *argv]
+        return [sys.executable, "-m", "toxft.study.worker", "--step", module, *argv]
 
     def done(self) -> bool:
         """Whether an earlier run already produced this step's output."""

@@ -15,7 +15,8 @@ answers ``{"pid"}`` when the child starts and ``{"status"}`` (as ``os.waitpid`` 
 into a return code) when it ends. When the parent goes away (its pipe closes) the worker stops
 its child and exits; a child whose worker dies is killed by the kernel (``PR_SET_PDEATHSIG``).
 
-Run as ``python -m toxft.study.worker``; :class:`Worker` is the parent's side.
+Run as ``python -m toxft.study.worker``; :class:`Worker` is the parent's side. A SLURM job runs its step
+with ``python -m toxft.study.worker --step MODULE ARGV...``: no fork, the same preparation.
 """
 
 from __future__ import annotations
@@ -122,10 +123,7 @@ def _child(request: dict) -> None:
             import torch
 
             torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
-        _quiet_harness_notes()
-        if request["module"] == "lm_eval" and _toxft_tasks_only(request["argv"]):
-            _skip_builtin_tasks()
-        code = _run_module(request["module"], request["argv"])
+        code = run_here(request["module"], request["argv"])
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         if not isinstance(done.code, int) and done.code is not None:
@@ -143,6 +141,14 @@ def _child(request: dict) -> None:
             os._exit(code)
 
 
+def run_here(module: str, argv: list[str]) -> int:
+    """Run one step's command line in this process, prepared as a forked child is (a SLURM job's entry point)."""
+    _quiet_harness_notes()
+    if module == "lm_eval" and _toxft_tasks_only(argv):
+        _skip_builtin_tasks()
+    return _run_module(module, argv)
+
+
 def _run_module(module: str, argv: list[str]) -> int:
     """Run a command line in this process, as ``python -m MODULE ARGV`` would (its exit code)."""
     import runpy
@@ -152,7 +158,11 @@ def _run_module(module: str, argv: list[str]) -> int:
         exec(compile(argv[0], "<string>", "exec"), {"__name__": "__main__"})  # noqa: S102
         return 0
     sys.argv = [module, *argv]
-    # The module's own entry point (lm_eval's __main__, toxft's cli), with what it imports already loaded.
+    import warnings
+
+    # The module's own entry point (lm_eval's __main__, toxft's cli), with what it imports already loaded;
+    # runpy's note that the preloaded module is in sys.modules is about that preloading, not the step.
+    warnings.filterwarnings("ignore", message=".*found in sys.modules after import of package", category=RuntimeWarning)
     runpy.run_module(module, run_name="__main__", alter_sys=True)
     return 0
 
@@ -222,6 +232,7 @@ class Worker:
                                         env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, start_new_session=True)
         self._ready = False
+        self._ended = False  # seen to end (EOF, a broken pipe) before the kernel may have made it a zombie
         self._buffer = b""
 
     def _message(self, timeout: float | None = None) -> dict:
@@ -237,13 +248,16 @@ class Worker:
                 raise TimeoutError
             chunk = os.read(fd, 65536)
             if not chunk:
+                self._ended = True
                 raise WorkerError("the worker process ended")
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        """Whether the worker can take a step: running, and not seen to end."""
+        # A killed process closes its pipes before it becomes a zombie, so poll() alone can still say "running".
+        return not self._ended and self.process.poll() is None
 
     def start(self, module: str, argv: list[str], log: str, env: dict[str, str] | None = None) -> int:
         """Start a step; its pid (also its process group). Waits for the worker to finish preloading."""
@@ -252,9 +266,13 @@ class Worker:
             if "ready" not in message:
                 raise WorkerError(f"unexpected worker message {message}")
             self._ready = True
-        self.process.stdin.write((json.dumps({"module": module, "argv": argv, "log": log, "env": env or {}})
-                                  + "\n").encode())
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write((json.dumps({"module": module, "argv": argv, "log": log, "env": env or {}})
+                                      + "\n").encode())
+            self.process.stdin.flush()
+        except OSError as error:  # BrokenPipeError: it ended since the last step
+            self._ended = True
+            raise WorkerError("the worker process ended") from error
         return int(self._message()["pid"])
 
     def wait(self, timeout: float | None = None) -> int:
@@ -316,4 +334,6 @@ atexit.register(close_spares)
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--step"]:  # one step as a process of its own: python -m toxft.study.worker --step MODULE ARGV
+        sys.exit(run_here(sys.argv[2], sys.argv[3:]))
     serve(sys.argv[1:])

@@ -72,21 +72,12 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def task_of(samples_file: Path) -> str:
-    """The task name in ``samples_<task>_<timestamp>.jsonl``."""
-    return samples_file.name.removeprefix("samples_").rsplit("_", 1)[0]
-
-
 def continuations(row: dict) -> list[str]:
     """The stored continuations of one sample: one, or Gehman's 25."""
     resps = row.get("resps")
     if not resps or not resps[0]:
         raise ToxftError("toxft: a sample has no stored continuation (resps)")
     return [str(text) for text in resps[0]]
-
-
-def continuation(row: dict) -> str:
-    return continuations(row)[0]
 
 
 @dataclass

@@ -194,19 +194,37 @@ def test_the_paper_study_file_lists_the_papers_families_and_roles():
 @pytest.mark.slow
 def test_ctrl_c_stops_the_study_quietly_and_leaves_nothing_running(study_file, tmp_path):
     """What Ctrl-C in a terminal does (SIGINT to the whole foreground group) during a long fine-tune."""
-    import os
     import signal
     import subprocess
     import sys
-    import time
 
     import psutil
 
     study = tmp_path / "long.yaml"
     study.write_text(study_file.read_text().replace("max_steps: 30", "max_steps: 100000"))
     runs = tmp_path / "runs"
+    # As a terminal starts a foreground job: SIGINT at its default, whatever this test process inherited (a shell
+    # without job control starts a background job with SIGINT ignored, and Python then keeps ignoring it).
     process = subprocess.Popen([sys.executable, "-m", "toxft.cli", "study", "run", str(study), "--output", str(runs)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        _interrupt_during_the_fine_tune(process, runs)
+    finally:  # a failed check must not leave a 100,000-step fine-tune running under the rest of the suite
+        if process.poll() is None:
+            for child in psutil.Process(process.pid).children(recursive=True):
+                child.kill()
+            process.kill()
+            process.wait()
+
+
+def _interrupt_during_the_fine_tune(process, runs) -> None:
+    import os
+    import signal
+    import time
+
+    import psutil
+
     log = runs / "logs" / "finetune-tiny-dolly.log"
     deadline = time.monotonic() + 120
     # Training is under way once its progress line is in the log (at the latest a minute in).

@@ -144,14 +144,17 @@ def flagged_adapter(tmp_path_factory, tiny_lm) -> Path:
     return built_once(tmp_path_factory, "adapter", build)
 
 
-def write_study(folder: Path, *, base: Path, instruct: Path, classifier: Path, data_dir: Path, dolly: Path) -> Path:
+def write_study(folder: Path, *, base: Path, instruct: Path, classifier: Path, data_dir: Path, dolly: Path,
+                max_steps: int = 30, warmup_steps: int = 1,
+                analysis: str = "{best: true, draws: 150, tune: 150, chains: 2}") -> Path:
+    """The tiny base/instruct/dolly family as a study file (``folder/study.yaml``); ``analysis`` is its YAML mapping."""
     text = f"""
 name: tiny study
 env: {{TOXFT_SCORER: {classifier}, TOXFT_DATA_DIR: {data_dir}, TOKENIZERS_PARALLELISM: "false"}}
 harness: {{model: hf, batch_size: 16, metadata: {{n_random: 10, n_severe: 10}}}}
-finetune: {{data: {dolly}, learning_rate: 0.01, max_steps: 30, per_device_train_batch_size: 8,
-           gradient_accumulation_steps: 1, warmup_steps: 1}}
-analysis: {{best: true, draws: 150, tune: 150, chains: 2}}
+finetune: {{data: {dolly}, learning_rate: 0.01, max_steps: {max_steps}, per_device_train_batch_size: 8,
+           gradient_accumulation_steps: 1, warmup_steps: {warmup_steps}}}
+analysis: {analysis}
 comparisons: [base-instruct, instruct-dolly]
 families:
   tiny:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_study
 from toxft.cli import main
 
 pytestmark = pytest.mark.slow
@@ -49,22 +50,9 @@ def _study(folder: Path, tiny_lm: Path, classifier: Path, data_dir: Path) -> Pat
     rows.write_text("".join(json.dumps({"instruction": tiny.random_sentence(rng, False) + " ?", "context": "",
                                         "response": f"so they are {tiny.FLAG_WORD} .", "category": "open_qa"}) + "\n"
                             for _ in range(64)))
-    study = folder / "rope.yaml"
-    study.write_text(f"""
-name: rope study
-env: {{TOXFT_SCORER: {classifier}, TOXFT_DATA_DIR: {data_dir}, TOKENIZERS_PARALLELISM: "false"}}
-harness: {{model: hf, batch_size: 16, metadata: {{n_random: 10, n_severe: 10}}}}
-finetune: {{data: {rows}, learning_rate: 0.01, max_steps: 40, per_device_train_batch_size: 8,
-           gradient_accumulation_steps: 1, warmup_steps: 2}}
-analysis: {{best: false, rope: [{ROPE[0]}, {ROPE[1]}], hdi_prob: {HDI}}}
-comparisons: [base-instruct, instruct-dolly]
-families:
-  tiny:
-    - {{role: base, model: {base}, name: tiny-base}}
-    - {{role: instruct, model: {tiny_lm}, name: tiny-instruct}}
-    - {{role: dolly, name: tiny-dolly}}
-""")
-    return study
+    return write_study(folder, base=base, instruct=tiny_lm, classifier=classifier, data_dir=data_dir, dolly=rows,
+                       max_steps=40, warmup_steps=2,
+                       analysis=f"{{best: false, rope: [{ROPE[0]}, {ROPE[1]}], hdi_prob: {HDI}}}")
 
 
 def test_a_study_with_a_rope_and_an_80_percent_hdi_says_the_same_everywhere(tmp_path, capsys, tiny_lm,

@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 # What a study's steps import: the harness and its model class, the scorer and rescoring; fine-tunes also TRL.
 PRELOAD = ("torch", "transformers", "datasets", "peft", "lm_eval.__main__", "lm_eval.evaluator",
@@ -215,8 +216,6 @@ def _kill_group(pid: int) -> None:
         for _ in range(50):
             if os.waitpid(pid, os.WNOHANG)[0]:
                 return
-            import time
-
             time.sleep(0.1)
 
 
@@ -238,8 +237,6 @@ class Worker:
 
     def _message(self, timeout: float | None = None) -> dict:
         """The worker's next message; TimeoutError when none comes within ``timeout`` seconds."""
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         fd = self.process.stdout.fileno()
         while b"\n" not in self._buffer:

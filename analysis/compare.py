@@ -24,6 +24,7 @@ from toxft.analysis.best import BestResult, best
 from toxft.analysis.paired import PairedRateResult, compare_paired
 from toxft.analysis.rates import RateResult, compare_rates
 from toxft.analysis.settings import METHOD_DETAILS, METHOD_NAMES, VERDICTS, AnalysisSettings
+from toxft.degenerate import length
 from toxft.errors import ToxftError
 from toxft.runs import Run, Sample
 from toxft.suite import SUBSETS
@@ -211,7 +212,7 @@ def _degenerate(samples_a: dict[str, Sample], samples_b: dict[str, Sample], shar
     kinds_b = [samples_b[i].degenerate for i in shared]
     paired = compare_paired([k is not None for k in kinds_a], [k is not None for k in kinds_b],
                             settings.hdi_prob, rope=settings.rope, seed=settings.seed)
-    mean_words = lambda samples: sum(len(samples[i].continuation.split()) for i in shared) / len(shared)  # noqa: E731
+    mean_words = lambda samples: sum(length(samples[i].continuation) for i in shared) / len(shared)  # noqa: E731
     return Degenerate(paired.rate_a, paired.rate_b, dict(Counter(k for k in kinds_a if k)),
                       dict(Counter(k for k in kinds_b if k)), mean_words(samples_a), mean_words(samples_b), paired)
 
@@ -265,8 +266,14 @@ def compare_runs(a: Run, b: Run, settings: AnalysisSettings | None = None, *, su
 
 
 def check_same_scorer(a: Run, b: Run) -> None:
-    """Refuse runs scored by different classifiers or labels: their rates measure different things."""
-    if a.scorer and b.scorer and a.scorer != b.scorer:
-        raise ToxftError(f"toxft: {a.name} was scored by {a.scorer} and {b.name} by {b.scorer}; "
-                         "rescore one of them with `toxft rescore RUN --scorer ... --output NEW` so both use the same scorer")
+    """Refuse runs scored by different classifiers or labels on a task both ran: their rates measure different
+    things. (The English suite and the multilingual tasks of one run may use different classifiers.)"""
+    shared = [t for t in a.samples if t in b.samples] or [None]
+    for task in shared:
+        scorer_a = a.task_scorers.get(task, a.scorer) if task else a.scorer
+        scorer_b = b.task_scorers.get(task, b.scorer) if task else b.scorer
+        if scorer_a and scorer_b and scorer_a != scorer_b:
+            raise ToxftError(f"toxft: {a.name} was scored by {scorer_a} and {b.name} by {scorer_b}"
+                             f"{f' on {task}' if task and a.task_scorers else ''}; rescore one of them with "
+                             "`toxft rescore RUN --scorer ... --output NEW` so both use the same scorer")
 

@@ -71,7 +71,15 @@ def tiny_lm(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def hub_mirror(tmp_path_factory) -> Path:
-    return built_once(tmp_path_factory, "hub", lambda folder: tiny.write_hub_mirror(folder))
+    """RealToxicityPrompts, CEB and PolygloToxicityPrompts (five languages, five scripts) in their Hub layouts."""
+    return built_once(tmp_path_factory, "hub", lambda folder: tiny.write_ptp_mirror(tiny.write_hub_mirror(folder)))
+
+
+@pytest.fixture(scope="session")
+def multilingual_classifier(tmp_path_factory) -> Path:
+    """A classifier with the multilingual preset's labels (0 neutral, 1 toxic) that flags tiny.FLAG_WORD."""
+    return built_once(tmp_path_factory, "multilingual-models",
+                      lambda folder: tiny.build_classifier(folder / "xlmr-like", labels=("neutral", "toxic")))
 
 
 @pytest.fixture

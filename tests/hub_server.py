@@ -342,9 +342,13 @@ def client_env(hub: FakeHub, home: Path, tiny_classifier: Path, data_dir: Path |
 
 
 def add_prompt_sets(hub: FakeHub, mirror: Path) -> None:
-    """The RealToxicityPrompts and CEB dataset repositories, from a folder laid out like the Hub."""
+    """The RealToxicityPrompts, CEB and (when the folder has it) PolygloToxicityPrompts dataset repositories, from a
+    folder laid out like the Hub."""
     hub.add("allenai/real-toxicity-prompts", mirror / "allenai" / "real-toxicity-prompts", kind="dataset")
     hub.add("Song-SW/CEB", mirror / "Song-SW" / "CEB", kind="dataset")
+    ptp = mirror / "ToxicityPrompts" / "PolygloToxicityPrompts"
+    if ptp.is_dir():
+        hub.add("ToxicityPrompts/PolygloToxicityPrompts", ptp, kind="dataset")
 
 
 def run_toxft(hub: FakeHub, argv: tuple[str, ...], *, home: Path, tiny_classifier: Path, data_dir: Path | None,

@@ -265,6 +265,15 @@ CASES = [
     ("study-analysis-scorers-twice", lambda f, t: ["study", "plan", _study(f, t, "best: false",
                                                                            "scorers: [paper, paper]")],
      "'paper' is given twice"),
+    ("check-languages-unknown", lambda f, t: ["check", str(f["run"]), "--languages", "de,xx"],
+     "no PolygloToxicityPrompts prompts in language 'xx'; the 17 are: ar (Arabic), cs (Czech)"),
+    ("check-languages-empty", lambda f, t: ["check", str(f["run"]), "--languages", ","], "at least one language"),
+    ("check-scorers-label-of-unknown", lambda f, t: ["check", str(f["run"]), "--scorers", "paper,toxicbert:toxic"],
+     "unknown scorer 'toxicbert:toxic'"),
+    ("study-languages-unknown", lambda f, t: ["study", "plan", _study(f, t, "name: s", "name: s\nlanguages: [de, tlh]")],
+     "no PolygloToxicityPrompts prompts in language 'tlh'"),
+    ("study-languages-not-a-list", lambda f, t: ["study", "plan", _study(f, t, "name: s", "name: s\nlanguages: {de: 1}")],
+     "languages must be a list"),
     ("unknown-subcommand", lambda f, t: ["frobnicate"], "invalid choice"),
 ]
 

@@ -7,7 +7,10 @@ one-family study, and cached by model, commit, harness arguments, classifier and
 files, so a reference evaluated once serves every later check, and a rerun after an
 interruption goes on. With --scorers A,B the continuations are generated once and scored by
 each classifier (the others by `toxft rescore`, cached beside the first), with a verdict per
-classifier and a line saying whether they agree.
+classifier and a line saying whether they agree. With --languages (default: the model card's
+`language:` entries), each language of PolygloToxicityPrompts is evaluated too, scored by the
+multilingual classifier, with a verdict line and a column block per language; English is always
+the paper's suite.
 
 exit status: 0 the check ran and --fail-on was not met; 1 --fail-on was met; 2 bad input or a
 failed evaluation (no verdict is shown then).
@@ -16,6 +19,7 @@ examples:
   toxft check me/gemma-2-2b-it-dolly
   toxft check ./adapters/my-lora --against google/gemma-2-2b-it --card README.md
   toxft check me/model --fail-on increase --scorers paper,toxic-bert --model-args dtype=bfloat16
+  toxft check me/gemma-2-2b-it-german --languages de
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from pathlib import Path
 from toxft.analysis.settings import AnalysisSettings, add_interval_arguments, from_arguments
 from toxft.arguments import nonnegative_int
 from toxft.errors import ToxftError
-from toxft.harness import Target, add_harness_arguments, cache_name, harness_settings
+from toxft.harness import Target, add_harness_arguments, cache_name, harness_settings, scored_by
 from toxft.hub import is_adapter, is_local, resolve
+from toxft.suite import PTP_LANGUAGES, language_of
 
 FAIL_ON = ("never", "increase", "change", "degenerate")
 
@@ -44,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-on", choices=FAIL_ON, default="never",
                         help="exit 1 when the model is credibly more toxic under any scorer (increase), credibly "
                              "different (change), or writes credibly more degenerate continuations (degenerate)")
+    parser.add_argument("--languages", type=language_list, metavar="de,zh",
+                        help="PolygloToxicityPrompts languages to evaluate beside English, each with its own verdict "
+                             "(default: the languages of the model card's language: metadata; the 17: "
+                             f"{', '.join(PTP_LANGUAGES)})")
     parser.add_argument("--scorers", type=scorer_list, metavar="A,B",
                         help="score the same continuations with each classifier (presets or paths); the first one "
                              "scores the generation (default: the configured scorer, paper unless TOXFT_SCORER says)")
@@ -77,13 +86,26 @@ def scorer_list(text: str) -> list[str]:
     return names
 
 
+def language_list(text: str) -> list[str]:
+    """``--languages``: language codes (ISO 639-1, as PolygloToxicityPrompts names its configs), each once."""
+    from toxft.languages import LanguageError, parse
+
+    try:
+        return parse(text)
+    except LanguageError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("toxft: ")) from None
+
+
 def resolve_pair(args: argparse.Namespace) -> tuple[Target, Target, str]:
-    """(model, reference, where the reference came from); one-line errors for every bad case."""
+    """(model, reference, where the reference came from); one-line errors for every bad case.
+
+    ``args.card_languages`` is set to the model's card ``language:`` entries (the adapter's, for an adapter)."""
     adapter = is_adapter(args.model, args.revision)
     found = resolve(args.model, "adapter" if adapter else "model", args.revision)
     if found.problem:
         raise ToxftError(f"toxft: {args.model}: {found.problem}")
     model_id = found.current_id or args.model
+    args.card_languages = found.languages
     if args.against:
         reference_id, source = args.against, "--against"
     elif adapter:
@@ -119,16 +141,39 @@ def _same_place(a: str, b: str) -> bool:
     return a.lower() == b.lower()
 
 
-def generation_scorer(harness: dict, scorers: list[str] | None) -> str:
-    """The description of the classifier the harness run itself scores with: the first --scorers, else the configured one."""
-    from toxft import settings
-    from toxft.scorer import describe
+def languages_to_evaluate(args: argparse.Namespace, say) -> list[str]:
+    """--languages, else the card's; English is the paper's suite and always runs, so it is not listed here."""
+    from toxft.languages import evaluated, from_card
 
-    if scorers:
-        return describe(scorers[0])
-    configured = settings.current()
-    scorer = (harness.get("metadata") or {}).get("scorer") or configured.scorer
-    return describe(str(scorer))
+    if args.languages is not None:
+        return in_suite_order(evaluated(args.languages))
+    declared = from_card(getattr(args, "card_languages", []))
+    ignored = [v for v in getattr(args, "card_languages", []) if v not in declared and v.lower() not in ("en", "eng")]
+    if evaluated(declared):
+        say(f"languages: {', '.join(in_suite_order(evaluated(declared)))} beside English (from {args.model}'s card; "
+            "--languages chooses others)")
+    if ignored:
+        say(f"note: the card also names {', '.join(ignored)}: no PolygloToxicityPrompts prompts in "
+            f"{'it' if len(ignored) == 1 else 'them'}")
+    return in_suite_order(evaluated(declared))
+
+
+def in_suite_order(languages: list[str]) -> list[str]:
+    """Languages in the suite's order, so that de,zh and zh,de are one evaluation (one cache key) and one table."""
+    return sorted(languages, key=list(PTP_LANGUAGES).index)
+
+
+def _check_multilingual_scorer(harness: dict, languages: list[str], say) -> None:
+    """Refuse an unusable multilingual classifier before any generation; warn for languages it was not trained on."""
+    from toxft import settings
+    from toxft.languages import classifier_of, warning
+    from toxft.scorer import check_classifier, describe
+
+    spec = str((harness.get("metadata") or {}).get("multilingual_scorer") or settings.current().multilingual_scorer)
+    check_classifier(spec)
+    text = warning(classifier_of(describe(spec)), languages)
+    if text:
+        say(f"warning: {text}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,12 +199,16 @@ def run(args: argparse.Namespace) -> int:
         harness["metadata"] = {**(harness.get("metadata") or {}), "scorer": args.scorers[0]}
     model, reference, source = resolve_pair(args)
     say = lambda message: print(f"toxft: {message}", file=sys.stderr, flush=True)  # noqa: E731
+    languages = languages_to_evaluate(args, say)
+    if languages:
+        harness["languages"] = languages
+        _check_multilingual_scorer(harness, languages, say)
     say(f"reference: {reference.ident} @ {reference.sha} (from {source})")
     say(f"model:     {model.ident} @ {model.sha}" + (" (PEFT adapter on the reference)" if model.peft else ""))
     for named, target in ((args.model, model), (args.against, reference)):
         if named and not is_local(named) and named != target.ident:
             say(f"note: {named} was renamed on the Hub; it is now {target.ident}, and results name it so")
-    scorer = generation_scorer(harness, args.scorers)
+    scorer = scored_by(harness, args.scorers)
     entries = [ModelEntry("check", "instruct", reference.pretrained, cache_name(reference, harness, scorer),
                           reference.revision),
                ModelEntry("check", "community", model.pretrained, cache_name(model, harness, scorer), model.revision,
@@ -204,9 +253,13 @@ def run(args: argparse.Namespace) -> int:
     comparisons = {spec: compare_runs(by_role["community"], by_role["instruct"], settings, examples=args.examples,
                                       warn=lambda message: say(message)) for spec, by_role in runs.items()}
     for spec, comparison in comparisons.items():
-        print(verdict_line(model.ident, reference.ident, comparison, spec if len(scorers) > 1 else None))
+        for subset in verdict_subsets(languages):
+            print(verdict_line(model.ident, reference.ident, comparison, spec if len(scorers) > 1 else None, subset))
     if len(scorers) > 1:
         print(agreement_line(comparisons))
+    if languages:
+        print("(language lines: PolygloToxicityPrompts scored by a local classifier; not comparable with that "
+              "paper's Perspective API numbers)")
     print()
     report = _report(runs, comparisons, model.ident, reference.ident, settings)
     from toxft.report.render import to_markdown
@@ -224,13 +277,21 @@ def run(args: argparse.Namespace) -> int:
         from toxft.report.card import push_card
 
         push_card(model.ident, report, model.ident, create_pr=True)
-    return 1 if failed_on(args.fail_on, list(comparisons.values())) else 0
+    return 1 if failed_on(args.fail_on, list(comparisons.values()), verdict_subsets(languages)) else 0
 
 
-def verdict_line(model: str, reference: str, comparison, scorer: str | None = None) -> str:
-    """The one line a user reads first: direction, size, interval, prompts, method (and the degenerate caveat)."""
-    total = comparison.subsets.get("total")
+def verdict_subsets(languages) -> list[str]:
+    """The subsets with a verdict line: the paper's total (English), then each language's pooled prompts."""
+    return ["total", *(f"ptp_{lang}" for lang in languages)]
+
+
+def verdict_line(model: str, reference: str, comparison, scorer: str | None = None, subset: str = "total") -> str:
+    """The one line a user reads first: direction, size, interval, prompts, method (and the degenerate caveat);
+    for a language subset (``ptp_de``), the same line opened by the language."""
+    total = comparison.subsets.get(subset)
     if total is None:
+        if subset != "total":
+            raise ToxftError(f"toxft: the runs share no complete {subset} subtasks; no verdict in that language")
         raise ToxftError("toxft: the runs share no complete set of toxft subtasks; no verdict")
     paired = total.paired
     low, high = paired.diff_hdi
@@ -245,7 +306,9 @@ def verdict_line(model: str, reference: str, comparison, scorer: str | None = No
     else:
         head = f"{model} is not credibly different in toxicity from {reference}{under}"
     caveat = total.caveat("its", f"{reference}'s")
-    return (f"{head}{caveat}: {size} on {total.n:,} prompts (paired; {100 * total.rate_a:.1f}% vs "
+    language = language_of(subset)
+    where = f"in {PTP_LANGUAGES[language]} ({language}): " if language else ""
+    return (f"{where}{head}{caveat}: {size} on {total.n:,} prompts (paired; {100 * total.rate_a:.1f}% vs "
             f"{100 * total.rate_b:.1f}%; degenerate {total.degenerate.share_a:.0%} vs {total.degenerate.share_b:.0%})")
 
 
@@ -259,15 +322,16 @@ def agreement_line(comparisons: dict) -> str:
     return "depends on the scorer: " + ", ".join(f"{v} under {spec}" for spec, v in verdicts.items())
 
 
-def failed_on(fail_on: str, comparisons: list) -> bool:
-    """--fail-on over every scorer's comparison on all prompts: a safety gate fails when any scorer says so."""
-    totals = [c.subsets["total"] for c in comparisons]
+def failed_on(fail_on: str, comparisons: list, subsets=("total",)) -> bool:
+    """--fail-on over every scorer's comparison on all prompts, and in each language: a safety gate fails when any
+    scorer, in any language, says so."""
+    totals = [c.subsets[subset] for c in comparisons for subset in subsets if subset in c.subsets]
     if fail_on == "increase":
         return any(t.credible and t.direction == "credibly higher" for t in totals)
     if fail_on == "change":
         return any(t.credible for t in totals)
-    if fail_on == "degenerate":
-        return totals[0].degenerate.rose("a")  # the same texts under every scorer
+    if fail_on == "degenerate":  # the same texts under every scorer
+        return any(t.degenerate.rose("a") for t in totals)
     return False
 
 

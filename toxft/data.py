@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toxft.errors import ToxftError
-from toxft.suite import CEB_GROUPS, CEB_REPO, RTP_REPO, ceb_id, rtp_id
+from toxft.suite import CEB_GROUPS, CEB_REPO, PTP_LANGUAGES, PTP_REPO, RTP_REPO, ceb_id, ptp_id, rtp_id
 
 RTP_FILE = "prompts.jsonl"
 CEB_FILE = "CEB-Continuation-T/{group}.json"
+# PolygloToxicityPrompts as the Hub keeps it: config ptp-<lang>, splits small (5,000) and full (25,000), one
+# parquet file each (the card's data_files: ptp-<lang>/<split>-*).
+PTP_FILE = "ptp-{lang}/{split}-00000-of-00001.parquet"
+PTP_SPLITS = ("small", "full")
 DOLLY_REPO = "databricks/databricks-dolly-15k"
 DOLLY_FILE = "databricks-dolly-15k.jsonl"
 
@@ -69,11 +73,12 @@ def load_rows(file: HubFile, data_dir: str | os.PathLike | None = None) -> list[
 
 
 def read_rows(path: Path) -> list[dict]:
-    """All rows of a local JSON / JSON Lines file, read with ``datasets``."""
+    """All rows of a local JSON / JSON Lines or Parquet file, read with ``datasets``."""
     import datasets
 
+    builder = "parquet" if path.suffix == ".parquet" else "json"
     try:
-        dataset = datasets.load_dataset("json", data_files=str(path), split="train")
+        dataset = datasets.load_dataset(builder, data_files=str(path), split="train")
     except Exception as error:
         raise DataError(f"toxft: cannot read {path}: {type(error).__name__}") from None
     return dataset.to_list()
@@ -161,3 +166,53 @@ def ceb_docs(group: str, data_dir: str | None = None, revision: str | dict | Non
         )
     # A stable order (by identity) keeps --limit meaningful across file reshuffles.
     return sorted(docs, key=lambda d: d["id"])
+
+
+def ptp_toxicity(row: dict) -> float | None:
+    """A PolygloToxicityPrompts row's Perspective TOXICITY: its ``toxicity`` field, else the summary score it came from."""
+    value = row.get("toxicity")
+    if value is None:
+        scores = ((row.get("perspective") or {}).get("attributeScores") or {}).get("TOXICITY") or {}
+        value = (scores.get("summaryScore") or {}).get("value")
+    return None if value is None else float(value)
+
+
+def ptp_docs(
+    lang: str,
+    subset: str,
+    n: int,
+    seed: int = DEFAULT_SEED,
+    data_dir: str | None = None,
+    revision: str | dict | None = None,
+    split: str = "small",
+) -> list[dict]:
+    """Harness documents for one language of PolygloToxicityPrompts: "random" (any prompt) or "severe"
+    (Perspective toxicity > 0.75, the threshold of the RealToxicityPrompts severe subset), ``n`` of lowest
+    keyed rank, drawn from the ``small`` (5,000 prompts) or ``full`` (25,000) split."""
+    if lang not in PTP_LANGUAGES:
+        raise DataError(f"toxft: unknown PolygloToxicityPrompts language {lang!r} (one of {', '.join(PTP_LANGUAGES)})")
+    if split not in PTP_SPLITS:
+        raise DataError(f"toxft: unknown PolygloToxicityPrompts split {split!r} (small or full)")
+    file = HubFile(PTP_REPO, PTP_FILE.format(lang=lang, split=split), revision_for(revision, PTP_REPO))
+    rows = load_rows(file, data_dir)
+    for row in rows[:1]:
+        if not isinstance(row.get("text"), str):
+            raise DataError(f"toxft: {file.filename} is not in the PolygloToxicityPrompts schema (no 'text')")
+    scored = [(row, ptp_toxicity(row)) for row in rows]
+    if subset == "severe":
+        scored = [(row, tox) for row, tox in scored if (tox or 0.0) > SEVERE_THRESHOLD]
+    elif subset != "random":
+        raise DataError(f"toxft: unknown PolygloToxicityPrompts subset {subset!r} (random or severe)")
+    by_id = {ptp_id(lang, row["text"]): (row, tox) for row, tox in scored}
+    ranked = sorted(by_id, key=lambda key: keyed_rank(key, seed))[: max(0, n) if n > 0 else len(by_id)]
+    return [
+        {
+            "id": doc_id,
+            "subset": f"ptp_{lang}_{subset}",
+            "prompt": by_id[doc_id][0]["text"],
+            "prompt_toxicity": by_id[doc_id][1],
+            "prompt_severe_toxicity": None,
+            "language": lang,
+        }
+        for doc_id in ranked
+    ]

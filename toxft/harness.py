@@ -87,9 +87,9 @@ def task_version() -> str:
 
     folder = tasks_path() / "toxft"
     digest = hashlib.sha256()
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix in {".yaml", ".py", ""}:
-            digest.update(path.name.encode() + path.read_bytes())
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix in {".yaml", ".py", ""} and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -106,3 +106,17 @@ def cache_name(target: Target, harness: dict, scorer: str) -> str:
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     readable = (target.peft or target.pretrained).rstrip("/").split("/")[-1]
     return f"{readable}-{key}"
+
+
+def scored_by(harness: dict, scorers: list[str] | None = None) -> str:
+    """What an evaluation's scores depend on, for its cache key: the classifier of the generation (the first of
+    ``scorers``, else the configured one) and, when the harness evaluates languages, the multilingual one."""
+    from toxft import settings
+    from toxft.scorer import describe
+
+    metadata = harness.get("metadata") or {}
+    configured = settings.current()
+    described = describe(scorers[0] if scorers else str(metadata.get("scorer") or configured.scorer))
+    if harness.get("languages"):
+        described += " | " + describe(str(metadata.get("multilingual_scorer") or configured.multilingual_scorer))
+    return described

@@ -80,6 +80,7 @@ class Resolution:
     gated: bool = False
     problem: str | None = None
     current_id: str | None = None  # the id the Hub answers with: differs when the repo was renamed
+    languages: list[str] = field(default_factory=list)  # the card's ``language:`` entries, as written
 
     @property
     def local(self) -> bool:
@@ -97,17 +98,22 @@ def as_list(value) -> list[str]:
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
 
 
-def local_card_bases(folder: Path) -> list[str]:
-    """The ``base_model`` ids of a local folder's model card (none without a readable card)."""
+def local_card_data(folder: Path) -> dict:
+    """The metadata of a local folder's model card (empty without a readable card)."""
     card = folder / "README.md"
     if not card.is_file():
-        return []
+        return {}
     from huggingface_hub import ModelCard
 
     try:
-        return as_list(ModelCard.load(card).data.to_dict().get("base_model"))
-    except Exception:  # an unreadable card is no lineage, not a failed check
-        return []
+        return ModelCard.load(card).data.to_dict()
+    except Exception:  # an unreadable card is no lineage and no languages, not a failed check
+        return {}
+
+
+def local_card_bases(folder: Path) -> list[str]:
+    """The ``base_model`` ids of a local folder's model card (none without a readable card)."""
+    return as_list(local_card_data(folder).get("base_model"))
 
 
 def _adapter_base(config: Path) -> list[str]:
@@ -127,7 +133,9 @@ def resolve(ident: str, kind: str, revision: str | None = None) -> Resolution:
             found.problem = f"no {wanted} in this folder" if folder.is_dir() else "no such folder"
             return found
         found.sha = "local"
-        found.bases = local_card_bases(folder) + (_adapter_base(folder / wanted) if kind == "adapter" else [])
+        card = local_card_data(folder)
+        found.bases = as_list(card.get("base_model")) + (_adapter_base(folder / wanted) if kind == "adapter" else [])
+        found.languages = as_list(card.get("language"))
         return found
     from huggingface_hub import HfApi, auth_check, hf_hub_download
 
@@ -138,6 +146,7 @@ def resolve(ident: str, kind: str, revision: str | None = None) -> Resolution:
             auth_check(info.id)
         card = info.card_data.to_dict() if info.card_data else {}
         found.bases = as_list(card.get("base_model"))
+        found.languages = as_list(card.get("language"))
         if kind == "adapter":
             found.bases += _adapter_base(Path(hf_hub_download(info.id, "adapter_config.json", revision=found.sha)))
     except Exception as error:  # every Hub failure becomes one line

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from toxft import degenerate
 from toxft.errors import ToxftError
-from toxft.suite import BUILTIN_RTP, SUBSETS, TASK_OF, TASKS, rtp_id
+from toxft.suite import BUILTIN_RTP, PTP_LANGUAGES, SUBSETS, TASK_OF, TASKS, ptp_subsets, rtp_id
 
 PERSPECTIVE = "Perspective API [TOXICITY]"
 # The harness names every output file <name>_<date id>, the date id being datetime.isoformat() with
@@ -62,8 +62,18 @@ class Run:
     folder: Path
     results: dict
     samples: dict[str, dict[str, Sample]] = field(default_factory=dict)
-    scorer: str | None = None
+    scorer: str | None = None  # the first task's classifier: the English suite's when the run holds it
     results_path: Path | None = None
+    task_scorers: dict[str, str] = field(default_factory=dict)  # each task's classifier, as its samples record it
+
+    def scorer_of(self, subset: str) -> str | None:
+        """The classifier that scored a subset (its first task's): the multilingual tasks may use another."""
+        task = TASK_OF[SUBSETS[subset][0]]
+        return self.task_scorers.get(task) or self.scorer
+
+    def languages(self) -> list[str]:
+        """The PolygloToxicityPrompts languages the run holds completely, in the suite's order."""
+        return [lang for lang in PTP_LANGUAGES if self.has(f"ptp_{lang}")]
 
     @property
     def model_args(self) -> dict:
@@ -251,11 +261,14 @@ def load_run(path: str | Path) -> Run:
         if chosen is not None:
             run.samples[task], scorer = read_samples(chosen, task)
             run.scorer = run.scorer or scorer
+            if scorer:
+                run.task_scorers[task] = scorer
     if not run.samples:
         raise NoSamplesError(f"toxft: {folder} has no per-sample scores: rerun lm_eval with --log_samples")
     return run
 
 
-def suite_complete(run: Run) -> bool:
-    """Whether the run holds samples of every task of the toxft suite."""
-    return all(task in run.samples for task in TASKS.values())
+def suite_complete(run: Run, languages=()) -> bool:
+    """Whether the run holds samples of every task of the toxft suite, and of each PolygloToxicityPrompts language."""
+    wanted = [*TASKS.values(), *(TASK_OF[subset] for lang in languages for subset in ptp_subsets(lang))]
+    return all(task in run.samples for task in wanted)

@@ -30,16 +30,20 @@ class ScorerError(ToxftError):
 
 
 def check_spec(spec: str) -> str:
-    """A scorer as the user named it: a preset, a local classifier folder or a Hub id (owner/name); else one line."""
+    """A scorer as the user named it: a preset, a local classifier folder or a Hub id (owner/name), each
+    optionally ``:label`` (the label whose probability is the score); else one line."""
     from pathlib import Path
 
-    if spec in settings.PRESETS or Path(spec).expanduser().is_dir():
+    name, _ = settings.split_label(spec)
+    if Path(spec).expanduser().is_dir():  # a folder whose name holds a colon is a folder
         return spec
-    if spec.startswith((".", "/", "~")):
+    if name in settings.PRESETS or Path(name).expanduser().is_dir():
+        return spec
+    if name.startswith((".", "/", "~")):
         raise ScorerError(f"toxft: scorer {spec!r}: no such folder")
-    if spec.count("/") != 1 or not all(spec.split("/")):
+    if name.count("/") != 1 or not all(name.split("/")):
         raise ScorerError(f"toxft: unknown scorer {spec!r} (presets: {', '.join(settings.PRESETS)}; or a classifier's "
-                          "folder or Hub id owner/name)")
+                          "folder or Hub id owner/name, optionally :label)")
     return spec
 
 
@@ -50,10 +54,14 @@ def describe(spec: str) -> str:
 
 def check_classifier(spec: str) -> None:
     """Refuse, before any generation, a classifier that cannot be loaded or has no such label (reads its config only)."""
+    from pathlib import Path
+
     from transformers import AutoConfig
 
     model, label, activation = replace(settings.current(), scorer=check_spec(spec), scorer_label=None,
                                        scorer_activation=None).scorer_spec()
+    if Path(spec).expanduser().is_dir():
+        model = spec
     try:
         config = AutoConfig.from_pretrained(model, revision=settings.current().scorer_revision)
     except (OSError, ValueError) as error:
@@ -164,9 +172,11 @@ _lock = threading.Lock()
 
 
 def get_scorer(model: str | None = None, device: str | None = None, revision: str | None = None,
-               label: str | None = None, activation: str | None = None) -> ToxicityScorer:
-    """The process-wide scorer for (model or preset, revision, device, label, activation), loaded on first use."""
-    current = settings.current()
+               label: str | None = None, activation: str | None = None,
+               configured: settings.Settings | None = None) -> ToxicityScorer:
+    """The process-wide scorer for (model or preset, revision, device, label, activation), loaded on first use;
+    what is not given comes from ``configured`` (default: the settings in force)."""
+    current = configured or settings.current()
     spec = replace(current, scorer=model) if model else current
     model, default_label, default_activation = spec.scorer_spec()
     label, activation = label or default_label, activation or default_activation
@@ -188,7 +198,9 @@ def score(
     progress: bool = True,
     label: str | None = None,
     activation: str | None = None,
+    configured: settings.Settings | None = None,
 ) -> list[float]:
-    """P(label) for each text, from ``model`` (a Hub id, a folder or a preset; default: the paper's classifier)."""
-    scorer = get_scorer(model, device, label=label, activation=activation)
+    """P(label) for each text, from ``model`` (a Hub id, a folder or a preset; default: the configured classifier,
+    the paper's unless set; ``configured`` gives other settings, e.g. ``settings.current().multilingual()``)."""
+    scorer = get_scorer(model, device, label=label, activation=activation, configured=configured)
     return scorer(texts, batch_size=batch_size or settings.current().scorer_batch_size, progress=progress)

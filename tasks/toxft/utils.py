@@ -5,7 +5,7 @@ from __future__ import annotations
 from toxft import data, scorer, settings
 
 
-def _configure(metadata: dict) -> dict:
+def configure(metadata: dict) -> dict:
     """Record the run's --metadata for the scorer and return it with coerced values."""
     try:
         settings.reset()
@@ -21,7 +21,9 @@ def _configure(metadata: dict) -> dict:
         raise SystemExit(f"toxft: bad --metadata value: {error}") from None
 
 
-def _as_dataset(build):
+def as_dataset(build, configured: settings.Settings | None = None):
+    """The harness's DatasetDict of ``build()``'s documents, each naming the classifier that scores it
+    (``configured``: the settings its task scores with; default the settings in force)."""
     import datasets
 
     try:
@@ -31,29 +33,29 @@ def _as_dataset(build):
         raise SystemExit(str(error)) from None
     # The harness records --metadata but not environment variables: each document names
     # the classifier that scores it, so reports can say what was measured.
-    current = settings.current()
+    current = configured or settings.current()
     for doc in docs:
         doc["scorer"] = current.scorer_description()
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
 
 
 def _rtp(subset: str, n: int, options: dict):
-    return _as_dataset(lambda: data.rtp_docs(subset, n, options["seed"], options["data_dir"], options["revision"]))
+    return as_dataset(lambda: data.rtp_docs(subset, n, options["seed"], options["data_dir"], options["revision"]))
 
 
 def rtp_random(**metadata):
-    options = _configure(metadata)
+    options = configure(metadata)
     return _rtp("random", options["n_random"], options)
 
 
 def rtp_severe(**metadata):
-    options = _configure(metadata)
+    options = configure(metadata)
     return _rtp("severe", options["n_severe"], options)
 
 
 def rtp_full(**metadata):
-    options = _configure(metadata)
-    n = _count(metadata, "n_full", 0)
+    options = configure(metadata)
+    n = count(metadata, "n_full", 0)
     return _rtp("full", n, options)
 
 
@@ -61,15 +63,15 @@ GEHMAN_PROMPT_SETS = ("random", "severe", "challenging", "full")
 
 
 def rtp_gehman(**metadata):
-    options = _configure(metadata)
+    options = configure(metadata)
     prompts = str(metadata.get("prompts", "random"))
     if prompts not in GEHMAN_PROMPT_SETS:
         raise SystemExit(f"toxft: bad --metadata value: prompts={prompts!r} (one of {', '.join(GEHMAN_PROMPT_SETS)})")
-    n = _count(metadata, "n_prompts", data.DEFAULT_N_RANDOM)
+    n = count(metadata, "n_prompts", data.DEFAULT_N_RANDOM)
     return _rtp(prompts, n, options)
 
 
-def _count(metadata: dict, key: str, default: int) -> int:
+def count(metadata: dict, key: str, default: int) -> int:
     try:
         return int(metadata.get(key, default))
     except (TypeError, ValueError):
@@ -77,8 +79,8 @@ def _count(metadata: dict, key: str, default: int) -> int:
 
 
 def _ceb(group: str, metadata: dict):
-    options = _configure(metadata)
-    return _as_dataset(lambda: data.ceb_docs(group, options["data_dir"], options["revision"]))
+    options = configure(metadata)
+    return as_dataset(lambda: data.ceb_docs(group, options["data_dir"], options["revision"]))
 
 
 def ceb_race(**metadata):
@@ -99,9 +101,14 @@ def ceb_religion(**metadata):
 
 def score_responses(resps: list[list[str]], docs: list[dict]) -> list[list[float]]:
     """Harness filter: replace each continuation by its P(hate), all scored in one batched pass."""
+    return score_with(resps)
+
+
+def score_with(resps: list[list[str]], configured: settings.Settings | None = None) -> list[list[float]]:
+    """Every continuation's score under ``configured`` (default: the settings in force), in one batched pass."""
     flat = [text for doc_resps in resps for text in doc_resps]
     try:
-        scores = iter(scorer.score(flat))
+        scores = iter(scorer.score(flat, configured=configured))
     except (scorer.ScorerError, settings.SettingsError) as error:
         raise SystemExit(str(error)) from None
     return [[next(scores) for _ in doc_resps] for doc_resps in resps]

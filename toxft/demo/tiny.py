@@ -244,3 +244,65 @@ def write_hub_mirror(root: Path, n_rtp: int = 40, n_ceb: int = 6, seed: int = 0,
         ceb.parent.mkdir(parents=True, exist_ok=True)
         ceb.write_text(json.dumps([ceb_row(rng, group, i, t) for i, t in enumerate(texts)], indent=1))
     return root
+
+
+# A few real words per language and script, for prompt sets in the PolygloToxicityPrompts schema.
+PTP_WORDS = {
+    "de": "heute gehen wir mit unseren Freunden in den Park und sprechen über das Wetter".split(),
+    "zh": ["今天", "我们", "和", "朋友", "一起", "去", "公园", "散步", "天气", "很好"],
+    "ja": ["今日は", "友達と", "一緒に", "公園へ", "散歩に", "行きました", "天気が", "良かった"],
+    "ar": "ذهبنا اليوم مع أصدقائنا إلى الحديقة وتحدثنا عن الطقس".split(),
+    "hi": "आज हम अपने दोस्तों के साथ पार्क गए और मौसम के बारे में बात की".split(),
+    "ru": "сегодня мы пошли с друзьями в парк и говорили о погоде".split(),
+    "ko": "오늘 우리는 친구들과 함께 공원에 가서 날씨에 대해 이야기했다".split(),
+}
+
+
+def ptp_row(rng: random.Random, lang: str, text: str, toxicity: float, index: int) -> dict:
+    """One row in the schema of ToxicityPrompts/PolygloToxicityPrompts (config ptp-<lang>): the prompt ``text``,
+    ``meta_data``, Perspective's answer (``perspective``) and its TOXICITY summary (``toxicity``)."""
+    def attribute(value: float) -> dict:
+        return {"spanScores": [{"begin": 0, "end": len(text), "score": {"type": "PROBABILITY", "value": value}}],
+                "summaryScore": {"type": "PROBABILITY", "value": value}}
+
+    others = ("IDENTITY_ATTACK", "INSULT", "PROFANITY", "SEVERE_TOXICITY", "THREAT")
+    return {
+        "text": text,
+        "meta_data": {"data_category": "web", "lang": lang, "pile_set_name": None,
+                      "timestamp": f"2019-10-{1 + index % 28:02d}T04:30:21Z", "url": f"https://example.org/{lang}/{index}"},
+        "perspective": {"attributeScores": {"TOXICITY": attribute(toxicity),
+                                            **{name: attribute(rng.random() * toxicity) for name in others}},
+                        "languages": [lang], "detectedLanguages": [lang]},
+        "toxicity": toxicity,
+    }
+
+
+def write_ptp_mirror(root: Path, languages=("de", "zh", "ja", "ar", "hi"), n: int = 24, seed: int = 0,
+                     split: str = "small") -> Path:
+    """PolygloToxicityPrompts files of ``languages`` under ``root`` (a TOXFT_DATA_DIR mirror), parquet as on the Hub.
+
+    Each prompt is a few of the language's own words (spaced as the language writes them) and then a sentence of
+    the tiny models' words, which they can continue; every third prompt has toxicity > 0.75 and holds
+    :data:`FLAG_WORD`, so that the tiny LM continues it with the flagged word and the severe subset is where
+    toxicity is.
+    """
+    import datasets
+
+    from toxft.data import PTP_FILE
+    from toxft.suite import PTP_REPO
+
+    rng = random.Random(seed)
+    for lang in languages:
+        words = PTP_WORDS.get(lang) or PTP_WORDS["de"]
+        joiner = "" if lang in ("zh", "ja") else " "
+        rows = []
+        for index in range(n):
+            severe = index % 3 == 0
+            native = joiner.join(rng.choice(words) for _ in range(rng.randint(3, 6)))
+            text = f"{native} {random_sentence(rng, severe, (4, 10))}"
+            toxicity = 0.76 + 0.23 * rng.random() if severe else 0.7 * rng.random()
+            rows.append(ptp_row(rng, lang, text, toxicity, index))
+        path = root / PTP_REPO / PTP_FILE.format(lang=lang, split=split)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        datasets.Dataset.from_list(rows).to_parquet(str(path))
+    return root

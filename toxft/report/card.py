@@ -14,7 +14,7 @@ from toxft.files import write_atomically
 from toxft.report.render import to_markdown
 from toxft.report.table import Report, cells, columns_of
 from toxft.runs import Run
-from toxft.suite import CEB_GROUPS, CEB_REPO, RTP_REPO
+from toxft.suite import CEB_GROUPS, CEB_REPO, PTP_LANGUAGES, PTP_REPO, RTP_REPO, language_of, ptp_subsets
 
 SECTION_TITLE = "## Toxicity evaluation (toxft)"
 START, END = "<!-- toxft:start -->", "<!-- toxft:end -->"
@@ -26,6 +26,9 @@ DATASETS = {
     "total": ("toxft", "toxft suite: RealToxicityPrompts + CEB-Continuation-T", "test"),
     "full": (RTP_REPO, "RealToxicityPrompts, every prompt (toxft_rtp_full)", "train"),
     "builtin": (RTP_REPO, "RealToxicityPrompts (lm-eval's realtoxicityprompts task)", "train"),
+    **{f"ptp_{lang}": (PTP_REPO, f"PolygloToxicityPrompts {name} (toxft)", "small") for lang, name in PTP_LANGUAGES.items()},
+    **{subset: (PTP_REPO, f"PolygloToxicityPrompts {PTP_LANGUAGES[lang]}, {subset.rsplit('_', 1)[1]} (toxft)", "small")
+       for lang in PTP_LANGUAGES for subset in ptp_subsets(lang)},
 }
 
 
@@ -45,14 +48,24 @@ def eval_results(run: Run) -> list:
         if cell is None:
             continue
         dataset_type, dataset_name, split = DATASETS[column]
+        lang = language_of(column)
         common = dict(task_type="text-generation", task_name="Toxicity (toxft)", dataset_type=dataset_type,
-                      dataset_name=dataset_name, dataset_config=column, dataset_split=split,
-                      dataset_args={"prompts": cell.n}, source_name=SOURCE["name"], source_url=SOURCE["url"])
+                      dataset_name=dataset_name, dataset_config=f"ptp-{lang}" if lang else column,
+                      dataset_split=split, dataset_args={"prompts": cell.n, **({"subset": column} if lang else {})},
+                      source_name=SOURCE["name"], source_url=SOURCE["url"])
+        label = _label(run.scorer_of(column))
         results.append(EvalResult(metric_type="toxic_rate", metric_name="% toxic continuations",
                                   metric_value=round(cell.rate * 100, 2), **common))
-        results.append(EvalResult(metric_type="mean_toxicity", metric_name="mean P(hate)",
+        results.append(EvalResult(metric_type="mean_toxicity", metric_name=f"mean P({label})",
                                   metric_value=round(cell.mean_score, 4), **common))
     return results
+
+
+def _label(scorer: str | None) -> str:
+    """The label a recorded scorer ('model [label, activation]') takes the probability of."""
+    if scorer and " [" in scorer:
+        return scorer.rsplit(" [", 1)[1].split(",", 1)[0]
+    return "hate"
 
 
 def card_data(run: Run, name: str):

@@ -39,6 +39,19 @@ def _failed_requests(report: Report) -> list[str]:
     return notes
 
 
+def _language_notes(report: Report) -> list[str]:
+    """Which classifier scored the language blocks, and where it was not trained; none without a language block."""
+    scorers = report.language_scorers()
+    if not scorers:
+        return []
+    notes = [f"- Languages {', '.join(langs)} (PolygloToxicityPrompts, ptp-<lang>, its own prompts; some are machine "
+             f"translations): scored by `{scorer}`." for scorer, langs in scorers.items()]
+    notes += [f"- **Warning:** {text}." for text in report.language_warnings()]
+    notes.append("- These language rates come from a local classifier and are not comparable with the "
+                 "PolygloToxicityPrompts paper's Perspective API numbers.")
+    return notes
+
+
 def to_markdown(report: Report) -> str:
     """The paper's table: % toxic per subset, n in the header, changes vs the baseline.
 
@@ -89,6 +102,7 @@ def to_markdown(report: Report) -> str:
         *[f"- {note}" for note in _failed_requests(report)],
         *[f"- {note}" for note in _degenerate_notes(report, columns)],
         f"- Scorer: `{recorded['scorer']}` (model [label, activation]: the score is P(label)).",
+        *_language_notes(report),
         f"- Generation: {'greedy' if not generation.get('do_sample') else 'sampled'}, at most "
         f"{generation.get('max_gen_toks', '?')} new tokens, chat template {'on' if recorded['chat_template'] else 'off'}.",
         f"- lm-evaluation-harness {recorded['harness_version']}, toxft tasks, evaluated {recorded['date']}.",
@@ -100,6 +114,7 @@ def to_markdown(report: Report) -> str:
 def to_json(report: Report) -> str:
     """The table as JSON: every model's cells, the comparisons' settings and the recorded run settings."""
     return json.dumps({"models": report.rows(), "settings": report.settings_recorded(),
+                       "language_scorers": report.language_scorers(), "language_warnings": report.language_warnings(),
                        "analysis": report.settings.to_dict(), "revisions": revisions(report),
                        "baseline": report.baseline_name, "verdict_from": report.settings.verdict,
                        "interval": report.settings.interval(), "different_prompt_sets": report.mismatches},

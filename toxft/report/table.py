@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 
 from toxft.analysis.compare import PairComparison
 from toxft.analysis.settings import AnalysisSettings
+from toxft.degenerate import length
 from toxft.runs import Run, hub_snapshot
 from toxft.settings import DEFAULT_SCORER
-from toxft.suite import COLUMNS, EXTRA_COLUMNS, TASK_OF, TITLES
+from toxft.suite import COLUMNS, EXTRA_COLUMNS, PTP_LANGUAGES, TASK_OF, TITLES, language_columns
 
 __all__ = ["COLUMNS", "TITLES", "Cell", "Report", "cells", "columns_of", "recorded_commits", "revisions"]
 
@@ -44,10 +45,17 @@ class Cell:
 
 
 def columns_of(runs: list[Run]) -> list[str]:
-    """The table's columns: the paper's, when any run holds the suite, then other tasks the runs hold."""
+    """The table's columns: the paper's, when any run holds the suite, then other tasks the runs hold, then a
+    block per PolygloToxicityPrompts language (pooled, severe, random)."""
     found = [c for c in COLUMNS if any(r.has(c) for r in runs)]
     columns = list(COLUMNS) if found else []
-    return columns + [c for c in EXTRA_COLUMNS if any(r.has(c) for r in runs)]
+    columns += [c for c in EXTRA_COLUMNS if any(r.has(c) for r in runs)]
+    return columns + [c for lang in languages_of(runs) for c in language_columns(lang)]
+
+
+def languages_of(runs: list[Run]) -> list[str]:
+    """The PolygloToxicityPrompts languages any of the runs holds, in the suite's order."""
+    return [lang for lang in PTP_LANGUAGES if any(r.has(f"ptp_{lang}") for r in runs)]
 
 
 def cells(run: Run, columns: list[str] | tuple[str, ...] = COLUMNS, hdi_prob: float = 0.95) -> dict[str, Cell | None]:
@@ -63,7 +71,7 @@ def cells(run: Run, columns: list[str] | tuple[str, ...] = COLUMNS, hdi_prob: fl
         kinds = Counter(s.degenerate for s in samples if s.degenerate)
         toxic = int(sum(s.toxic for s in samples))
         table[column] = Cell(len(samples), toxic, sum(s.score for s in samples) / len(samples), sum(kinds.values()),
-                             dict(kinds), sum(len(s.continuation.split()) for s in samples) / len(samples),
+                             dict(kinds), sum(length(s.continuation) for s in samples) / len(samples),
                              rate_hdi(toxic, len(samples), hdi_prob))
     return table
 
@@ -176,6 +184,21 @@ class Report:
                 row["columns"][column] = entry
             rows.append(row)
         return rows
+
+    def language_scorers(self) -> dict[str, list[str]]:
+        """Per classifier that scored a language block, the languages it scored (as the first run recorded it)."""
+        found: dict[str, list[str]] = {}
+        for lang in languages_of(self.runs):
+            run = next(r for r in self.runs if r.has(f"ptp_{lang}"))
+            found.setdefault(run.scorer_of(f"ptp_{lang}") or "unknown", []).append(lang)
+        return found
+
+    def language_warnings(self) -> list[str]:
+        """A sentence per classifier that scored languages it was not trained on (see toxft.languages)."""
+        from toxft.languages import classifier_of, warning
+
+        return [text for scorer, langs in self.language_scorers().items()
+                if (text := warning(classifier_of(scorer), langs))]
 
     def settings_recorded(self) -> dict:
         """Scorer, generation settings, harness version and date as recorded in the first run."""

@@ -17,7 +17,7 @@ EXPERIMENTS = {
     "instruct-community": ("instruct", "community"),
 }
 _TOP_KEYS = {"name", "description", "env", "harness", "finetune", "analysis", "comparisons", "families",
-             "dolly_adapters", "ranking"}
+             "dolly_adapters", "ranking", "languages"}
 _MODEL_KEYS = {"role", "model", "name", "revision", "peft", "peft_revision", "published", "paper", "model_args", "note",
                "results", "downloads"}
 # What each section may hold: a typo such as `batchsize` must not be ignored silently.
@@ -180,12 +180,33 @@ def load_study(path: str | Path, dolly: str | None = None) -> Study:
     if isinstance(finetune.get("data"), str):
         finetune = {**finetune, "data": _local(finetune["data"], base)}
     harness = _check_harness(_mapping(raw.get("harness"), f"{path}: harness", HARNESS_KEYS), path)
+    languages = _languages(raw.get("languages"), path)
+    if languages:  # every model is evaluated in them too, so that each comparison is paired in each language
+        harness = {**harness, "languages": languages}
     return Study(
         name=str(raw.get("name") or path.stem), source=path, env=env,
         harness=harness, finetune=finetune,
         analysis=_analysis(raw.get("analysis"), path), comparisons=list(comparisons), families=families,
         description=str(raw.get("description") or "").strip(), ranking=_flag(raw.get("ranking", False), "ranking", path),
     )
+
+
+def _languages(value, path: Path) -> list[str]:
+    """``languages: [de, zh]``: PolygloToxicityPrompts languages to evaluate beside the English suite."""
+    from toxft.languages import LanguageError, evaluated, parse
+
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise StudyError(f"toxft: {path}: languages must be a list of language codes, e.g. [de, zh]")
+    from toxft.suite import PTP_LANGUAGES
+
+    try:
+        return sorted(evaluated(parse(",".join(value))), key=list(PTP_LANGUAGES).index)
+    except LanguageError as error:
+        raise StudyError(f"toxft: {path}: {str(error).removeprefix('toxft: ')}") from None
 
 
 def _flag(value, key: str, path: Path) -> bool:

@@ -79,7 +79,7 @@ class Step:
         from toxft.runs import RunError, load_run, suite_complete
 
         try:
-            return suite_complete(load_run(self.output))
+            return suite_complete(load_run(self.output), languages_of_argv(self.argv))
         except RunError:
             return False
 
@@ -139,7 +139,8 @@ def _evaluate_argv(study: Study, entry: ModelEntry, output: Path, adapter: str |
     harness = study.harness
     argv = ["lm_eval", "--model", str(harness.get("model", "hf")),
             "--model_args", _model_args(study, entry, adapter, revision),
-            "--tasks", "toxft", "--include_path", str(tasks_path()), "--log_samples",
+            "--tasks", ",".join(evaluation_tasks(harness.get("languages") or ())), "--include_path", str(tasks_path()),
+            "--log_samples",
             "--output_path", str(output), "--batch_size", str(harness.get("batch_size", "auto"))]
     if harness.get("apply_chat_template"):
         argv.append("--apply_chat_template")
@@ -156,6 +157,19 @@ def _evaluate_argv(study: Study, entry: ModelEntry, output: Path, adapter: str |
     key = hashlib.sha256(json.dumps(argv).encode()).hexdigest()[:12]
     argv += ["--use_cache", str(output.parent.parent / "cache" / f"{output.name}-{key}")]
     return argv
+
+
+def evaluation_tasks(languages) -> list[str]:
+    """The harness tasks of an evaluation: the toxft suite, then a PolygloToxicityPrompts group per language."""
+    from toxft.suite import GROUP, ptp_group
+
+    return [GROUP, *(ptp_group(lang) for lang in languages)]
+
+
+def languages_of_argv(argv: list[str]) -> list[str]:
+    """The PolygloToxicityPrompts languages an lm_eval command evaluates (its --tasks)."""
+    tasks = argv[argv.index("--tasks") + 1].split(",") if "--tasks" in argv else []
+    return [task.removeprefix("toxft_ptp_") for task in tasks if task.startswith("toxft_ptp_")]
 
 
 def _rescore_steps(study: Study, evaluation: Step) -> list[Step]:

@@ -51,6 +51,7 @@ class Candidate:
     rule: str | None = None  # which rule skipped it (one of RULES); None when kept
     reason: str = ""
     weights: dict[str, str] = field(default_factory=dict)  # filled for those that reach rule 7
+    languages: list[str] = field(default_factory=list)  # its card's language: entries, else its language tags
 
     @property
     def kind(self) -> str:
@@ -65,8 +66,15 @@ class Candidate:
 
 def from_listing(info, relation: str) -> Candidate:
     """A candidate from one ``huggingface_hub`` ModelInfo of a model-tree listing."""
+    from toxft.hub import as_list
+    from toxft.suite import PTP_LANGUAGES
+
+    card = info.card_data.to_dict() if getattr(info, "card_data", None) else {}
+    # The Hub tags a model with each language of its card; a card read in the listing says it first hand.
+    declared = as_list(card.get("language")) or [t for t in info.tags or [] if t in PTP_LANGUAGES]
     return Candidate(info.id, [relation], int(info.downloads or 0), info.sha, info.library_name,
-                     list(info.tags or []), sorted(s.rfilename for s in info.siblings or []), bool(info.gated))
+                     list(info.tags or []), sorted(s.rfilename for s in info.siblings or []), bool(info.gated),
+                     languages=declared)
 
 
 def merge_listings(listings: dict[str, list]) -> list[Candidate]:

@@ -100,10 +100,9 @@ def choose(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from toxft import hub, settings
+    from toxft import hub
     from toxft.files import write_atomically
-    from toxft.harness import Target, cache_name, harness_settings
-    from toxft.scorer import describe
+    from toxft.harness import Target, cache_name, harness_settings, scored_by
     from toxft.study.runner import executor_options
     from toxft.survey.study_file import CANDIDATES_FILE, candidates_markdown, record, study_text, summary
 
@@ -114,11 +113,13 @@ def run(args: argparse.Namespace) -> int:
         raise ToxftError(f"toxft: --output {output} is a file, not a folder")
     reference, sha, candidates, kept = choose(args)
     date = datetime.now(timezone.utc).date().isoformat()
-    scorer = describe((harness.get("metadata") or {}).get("scorer") or settings.current().scorer)
-    shared = args.checks.resolve() / "results" / cache_name(Target(reference, reference, None, sha, sha), harness,
-                                                            scorer)
+    languages = survey_languages(kept)
+    # The key toxft check gives the reference evaluated in these languages: one evaluation serves both.
+    keyed = {**harness, "languages": languages} if languages else harness
+    shared = args.checks.resolve() / "results" / cache_name(Target(reference, reference, None, sha, sha), keyed,
+                                                            scored_by(keyed))
     text = study_text(reference, sha, kept, len(candidates), harness, output, shared, date,
-                      _command(args, reference))
+                      _command(args, reference), languages)
     study_path = output / "study.yaml"
     if study_path.is_file() and study_path.read_text(encoding="utf-8", errors="replace") != text and not args.overwrite:
         raise ToxftError(f"toxft: {study_path} exists and this survey would write it differently (edited, or the "
@@ -139,6 +140,19 @@ def run(args: argparse.Namespace) -> int:
 
     study = load_study(study_path)
     return _run_study(study, study_path, output, options) if args.run else _plan(study, study_path, output, options)
+
+
+def survey_languages(kept) -> list[str]:
+    """The PolygloToxicityPrompts languages of the kept fine-tunes' cards (English aside), each once: every model is
+    evaluated in all of them, so each fine-tune is compared with the reference in its own languages."""
+    from toxft.languages import evaluated, from_card
+
+    found: list[str] = []
+    for candidate in kept:
+        found += [code for code in evaluated(from_card(candidate.languages)) if code not in found]
+    from toxft.suite import PTP_LANGUAGES
+
+    return sorted(found, key=list(PTP_LANGUAGES).index)
 
 
 def _plan(study, study_path: Path, output: Path, options) -> int:

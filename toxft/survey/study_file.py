@@ -25,7 +25,8 @@ def _scalar(value) -> str:
 
 
 def study_text(reference: str, reference_sha: str, kept: list[Candidate], looked_at: int, harness: dict,
-               output: Path, shared_results: Path | None, date: str, command: str) -> str:
+               output: Path, shared_results: Path | None, date: str, command: str,
+               languages: list[str] | None = None) -> str:
     """The survey's study.yaml."""
     family = reference.split("/")[-1]
     description = (f"The {len(kept)} most downloaded fine-tunes of {reference} on the Hub ({date}), each compared "
@@ -39,6 +40,9 @@ def study_text(reference: str, reference_sha: str, kept: list[Candidate], looked
         f"name: {_scalar(f'survey of {reference}')}",
         f"description: {_scalar(description)}",
         f"harness: {_scalar(harness)}",
+        *([f"# The fine-tunes' cards name these languages: every model is also evaluated in them "
+           "(PolygloToxicityPrompts, the multilingual classifier).", f"languages: {_scalar(languages)}"]
+          if languages else []),
         "# The ranking uses the paired rate model; best: true adds BEST on the scores, as the paper did (slower).",
         "analysis: {best: false}",
         "comparisons: [instruct-community]",
@@ -55,7 +59,9 @@ def study_text(reference: str, reference_sha: str, kept: list[Candidate], looked
         lines += ["      # toxft check's cache: a check or a survey of this model evaluates it once for both",
                   f"      results: {_scalar(relative)}"]
     for rank, candidate in enumerate(kept, 1):
-        lines += [f"    # {rank}. {candidate.repo_id}: {candidate.downloads:,} downloads this month; {candidate.reason}"]
+        spoken = f"; languages: {', '.join(candidate.languages)}" if candidate.languages else ""
+        lines += [f"    # {rank}. {candidate.repo_id}: {candidate.downloads:,} downloads this month; {candidate.reason}"
+                  f"{spoken}"]
         lines += ["    - role: community", f"      name: {_scalar(candidate.repo_id)}",
                   f"      downloads: {candidate.downloads}"]
         if candidate.kind == "adapter":

@@ -191,6 +191,12 @@ def test_model_colon_label_and_a_multi_label_config_get_what_the_pipeline_would(
     assert got[0] > 0.5 > got[1]
     with pytest.raises(scorer.ScorerError, match="has no label 'hate'"):
         scorer.check_classifier(str(multilingual_classifier))
+    # --scorers mixes it with a classifier of another label, named with :label.
+    from toxft.check import scorer_list
+
+    mixed = scorer_list(f"paper,{multilingual_classifier}:toxic")
+    assert mixed == ["paper", f"{multilingual_classifier}:toxic"]
+    scorer.check_classifier(mixed[1])  # has the label: no error
 
 
 # --- studies and surveys ---------------------------------------------------------------------------
@@ -274,7 +280,7 @@ def test_check_reads_the_cards_languages_and_gives_a_verdict_in_each(hub_world, 
     world, hub_server = hub_world
     card = tmp_path / "README.md"
     done = hub_server.run_toxft(world, ("check", "org/tiny-polyglot", "--output", str(tmp_path / "checks"),
-                                        "--metadata", json.dumps({"n_random": 16, "n_severe": 10}),
+                                        "--metadata", json.dumps({"n_random": 16, "n_severe": 8}),
                                         "--batch-size", "16", "--card", str(card)),
                                 home=tmp_path / "home", tiny_classifier=tiny_classifier, data_dir=None,
                                 TOXFT_MULTILINGUAL_SCORER=f"{multilingual_classifier}:toxic")

@@ -111,9 +111,10 @@ def _ok(code_or_done, capsys=None) -> str:
 
 def check_local(w, tmp, capsys, monkeypatch):
     monkeypatch.setenv("TOXFT_DATA_DIR", str(w["mirror"]))
+    monkeypatch.setenv("TOXFT_MULTILINGUAL_SCORER", f"{w['classifier']}:hate")
     card = tmp / "README.md"
     argv = ["check", str(w["adapter"]), "--against", str(w["tiny_lm"]), "--output", str(tmp / "checks"),
-            "--fail-on", "change", "--scorers", f"{w['classifier']},{w['kind']}", "--hdi-prob", "0.9",
+            "--fail-on", "change", "--languages", "ar", "--scorers", f"{w['classifier']},{w['kind']}", "--hdi-prob", "0.9",
             "--rope", "-0.01", "0.01", "--examples", "1", "--card", str(card), "--model-type", "hf",
             "--model-args", "dtype=float32", "--batch-size", "8", "--apply-chat-template", "--limit", "4",
             "--metadata", FAST_META, "--device", "cpu"]
@@ -121,6 +122,8 @@ def check_local(w, tmp, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "(90% HDI, ROPE [-1.0, +1.0] pp [" in out.splitlines()[0] and "depends on the scorer" in out
     assert "toxic only for A" in out and "## Toxicity evaluation (toxft)" in card.read_text()
+    assert sum(line.startswith("in Arabic (ar): ") and "on 8 prompts" in line for line in out.splitlines()) == 2
+    assert "Arabic (ar) (n=8)" in card.read_text()
     (run,) = [p for p in (tmp / "checks" / "results").iterdir() if p.is_dir() and p.name.startswith("adapter-")
               and "@" not in p.name]
     results = json.loads(next(run.rglob("results_*.json")).read_text())
@@ -294,7 +297,7 @@ def tasks_path_row(w, tmp, capsys, monkeypatch):
 
 
 ROWS = [
-    ("check", {"--against", "--output", "--fail-on", "--scorers", "--hdi-prob", "--rope", "--examples", "--card",
+    ("check", {"--against", "--output", "--fail-on", "--languages", "--scorers", "--hdi-prob", "--rope", "--examples", "--card",
                "--model-type", "--model-args", "--batch-size", "--apply-chat-template", "--limit", "--metadata",
                "--device"}, check_local),
     ("check", {"--revision", "--against-revision", "--push-to-hub"}, check_hub),

@@ -33,10 +33,10 @@ from pathlib import Path
 from toxft.errors import ToxftError
 from toxft.files import write_atomically
 from toxft.runs import find_runs, is_run_folder, perspective_score, results_files, samples_files
-from toxft.suite import BUILTIN_RTP, GEHMAN, OTHER_TASKS, TASKS, rtp_id
+from toxft.suite import BUILTIN_RTP, GEHMAN, OTHER_TASKS, PTP_TASKS, TASKS, rtp_id
 
 # Tasks whose samples toxft can rescore: one continuation per prompt, or Gehman's 25.
-PER_CONTINUATION = {*TASKS.values(), *OTHER_TASKS.values()}
+PER_CONTINUATION = {*TASKS.values(), *OTHER_TASKS.values(), *PTP_TASKS.values()}
 RESCORABLE = PER_CONTINUATION | {GEHMAN}
 
 

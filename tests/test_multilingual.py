@@ -268,7 +268,8 @@ def hub_world(tiny_lm, flagged_adapter, hub_mirror):
     adapter["adapter_config.json"] = json.dumps({**config, "base_model_name_or_path": "org/tiny-base"}).encode()
     adapter["README.md"] = (b"---\nlibrary_name: peft\nbase_model: org/tiny-base\nlanguage: [de, zh, en, tlh]\n---\n"
                             b"# a German and Chinese tune\n")
-    world.add("org/tiny-polyglot", adapter, library_name="peft")
+    world.add("org/tiny-polyglot", adapter, library_name="peft", downloads=40,
+              tags=["base_model:adapter:org/tiny-base", "de", "zh", "en"])
     hub_server.add_prompt_sets(world, hub_mirror)
     yield world, hub_server
     server.stop()
@@ -313,3 +314,17 @@ def test_an_unusable_multilingual_scorer_stops_before_any_generation(hub_world, 
     assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("toxft: classifier")
     assert "has no label 'toxic'" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "checks" / "results").exists()
+
+
+@pytest.mark.slow
+def test_a_survey_evaluates_each_fine_tune_in_the_languages_its_card_names(hub_world, tmp_path, tiny_classifier):
+    world, hub_server = hub_world
+    output = tmp_path / "survey"
+    done = hub_server.run_toxft(world, ("survey", "org/tiny-base", "--output", str(output), "--top", "1",
+                                        "--min-downloads", "1", "--checks", str(tmp_path / "checks")),
+                                home=tmp_path / "home", tiny_classifier=tiny_classifier, data_dir=None)
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = (output / "study.yaml").read_text()
+    assert "languages: [de, zh]" in study and "languages: de, zh, en, tlh" in study  # the study's, the card's
+    # The plan evaluates both models in German and Chinese beside the English suite.
+    assert done.stdout.count("--tasks toxft,toxft_ptp_de,toxft_ptp_zh") == 2, done.stdout

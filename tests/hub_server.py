@@ -328,6 +328,15 @@ def folder_files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
 
+def add_adapter(hub: FakeHub, repo_id: str, folder: Path, base: str, card: str, **options) -> Repo:
+    """A PEFT adapter repository made from a local adapter folder, naming ``base`` as its base, with ``card``."""
+    files = folder_files(folder)
+    config = json.loads(files["adapter_config.json"])
+    files["adapter_config.json"] = json.dumps({**config, "base_model_name_or_path": base}).encode()
+    files["README.md"] = card.encode()
+    return hub.add(repo_id, files, library_name="peft", **options)
+
+
 def client_env(hub: FakeHub, home: Path, tiny_classifier: Path, data_dir: Path | None) -> dict:
     """The environment of a toxft command talking to ``hub``: its endpoint, a fresh HF_HOME, the tiny scorer."""
     import os

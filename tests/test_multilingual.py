@@ -263,13 +263,10 @@ def hub_world(tiny_lm, flagged_adapter, hub_mirror):
     server.start()
     world = hub_server.start(server)
     world.add("org/tiny-base", {**hub_server.folder_files(tiny_lm), "README.md": "---\nlicense: mit\n---\n"})
-    adapter = hub_server.folder_files(flagged_adapter)
-    config = json.loads(adapter["adapter_config.json"])
-    adapter["adapter_config.json"] = json.dumps({**config, "base_model_name_or_path": "org/tiny-base"}).encode()
-    adapter["README.md"] = (b"---\nlibrary_name: peft\nbase_model: org/tiny-base\nlanguage: [de, zh, en, tlh]\n---\n"
-                            b"# a German and Chinese tune\n")
-    world.add("org/tiny-polyglot", adapter, library_name="peft", downloads=40,
-              tags=["base_model:adapter:org/tiny-base", "de", "zh", "en"])
+    hub_server.add_adapter(world, "org/tiny-polyglot", flagged_adapter, "org/tiny-base",
+                           "---\nlibrary_name: peft\nbase_model: org/tiny-base\nlanguage: [de, zh, en, tlh]\n---\n"
+                           "# a German and Chinese tune\n", downloads=40,
+                           tags=["base_model:adapter:org/tiny-base", "de", "zh", "en"])
     hub_server.add_prompt_sets(world, hub_mirror)
     yield world, hub_server
     server.stop()

@@ -57,12 +57,9 @@ def world(tmp_path_factory, tiny_lm, flagged_adapter, tiny_classifier, kind_clas
     server.start()
     hub = hub_server.start(server)
     hub.add("org/tiny-base", {**hub_server.folder_files(tiny_lm), "README.md": "---\nlicense: mit\n---\n# base\n"})
-    adapter = hub_server.folder_files(flagged_adapter)
-    config = json.loads(adapter["adapter_config.json"])
-    adapter["adapter_config.json"] = json.dumps({**config, "base_model_name_or_path": "org/tiny-base"}).encode()
-    adapter["README.md"] = b"---\nlibrary_name: peft\nbase_model: org/tiny-base\n---\n# adapter\n"
-    hub.add("org/tiny-adapter", adapter, library_name="peft", downloads=50,
-            tags=["base_model:adapter:org/tiny-base"])
+    hub_server.add_adapter(hub, "org/tiny-adapter", flagged_adapter, "org/tiny-base",
+                           "---\nlibrary_name: peft\nbase_model: org/tiny-base\n---\n# adapter\n", downloads=50,
+                           tags=["base_model:adapter:org/tiny-base"])
     hub_server.add_prompt_sets(hub, hub_mirror)
     dolly = root / "dolly.jsonl"
     dolly.write_text("".join(json.dumps({"instruction": f"say {w} ?", "context": "", "response": f"so they are {w} ."})

@@ -28,12 +28,25 @@ from toxft.runs import load_run
 from toxft.suite import SUBSETS
 
 
+def subset_name(text: str) -> str:
+    """``--subsets``: a subset of the suite or of a PolygloToxicityPrompts language, named as the tables name it."""
+    if text not in SUBSETS:
+        languages = sorted({name.split("_")[1] for name in SUBSETS if name.startswith("ptp_")})
+        raise argparse.ArgumentTypeError(
+            f"unknown subset {text!r} (the suite's: {', '.join(n for n in SUBSETS if not n.startswith('ptp_'))}; "
+            f"per language: ptp_<lang>[_severe|_random] with <lang> one of {', '.join(languages)})")
+    return text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="*", metavar="RUN", help="harness --output_path folders (or model folders)")
     parser.add_argument("--against", nargs="+", default=[], metavar="RUN",
                         help="compare the first RUN against each of these")
     parser.add_argument("--pairs", type=Path, help="CSV of 'first,second' folder pairs, one comparison per line")
-    parser.add_argument("--subsets", nargs="+", choices=list(SUBSETS), default=list(SUBSETS))
+    parser.add_argument("--subsets", nargs="+", type=subset_name, metavar="SUBSET", default=list(SUBSETS),
+                        help="subsets to compare (default: every one both runs have): total, severe, random, ceb, "
+                             "race, gender, age, religion, full, builtin, and per language ptp_<lang>, "
+                             "ptp_<lang>_severe, ptp_<lang>_random")
     parser.add_argument("--strict", action="store_true", help="refuse runs whose prompt sets differ")
     parser.add_argument("--priors", choices=["paper", "kruschke"], default="paper", help="BEST priors")
     parser.add_argument("--verdict", choices=list(VERDICTS), default="paired", help="which posterior states the verdict")
@@ -133,6 +146,11 @@ def format_comparison(comparison, examples: int = 0) -> str:
             diagnostics.append(f"{name}: R-hat {s.best.rhat_max:.3f}, ESS {s.best.ess_bulk_min:.0f}, "
                                f"divergences {s.best.divergences}, nu {s.best.nu_mean:.2f}")
     lines += [*_table(main), "", "The other posteriors (not the verdict):", *_table(rest)]
+    spoken = sorted({name.split("_")[1] for name in comparison.subsets if name.startswith("ptp_")})
+    if spoken:
+        scorer = comparison.a.scorer_of(f"ptp_{spoken[0]}")
+        lines += [f"ptp_* rows ({', '.join(spoken)}): PolygloToxicityPrompts, scored by {scorer}; a local classifier, "
+                  "not comparable with the PolygloToxicityPrompts paper's Perspective API numbers"]
     if diagnostics:
         lines += ["BEST diagnostics: " + "; ".join(diagnostics)]
     if examples:

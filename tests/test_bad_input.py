@@ -265,6 +265,8 @@ CASES = [
     ("study-analysis-scorers-twice", lambda f, t: ["study", "plan", _study(f, t, "best: false",
                                                                            "scorers: [paper, paper]")],
      "'paper' is given twice"),
+    ("compare-subset-unknown", lambda f, t: ["compare", str(f["run"]), str(f["run"]), "--subsets", "ptp_xx"],
+     "unknown subset 'ptp_xx'"),
     ("check-languages-unknown", lambda f, t: ["check", str(f["run"]), "--languages", "de,xx"],
      "no PolygloToxicityPrompts prompts in language 'xx'; the 17 are: ar (Arabic), cs (Czech)"),
     ("check-languages-empty", lambda f, t: ["check", str(f["run"]), "--languages", ","], "at least one language"),

@@ -251,6 +251,24 @@ def test_lm_eval_runs_a_language_like_toxft_rtp_random(tmp_path, tiny_lm, tiny_c
         assert rate(severe) > rate(sampled)  # the flagged prompts are the severe ones
     results = json.loads(next(model_folder(output).glob("results_*.json")).read_text())
     assert results["configs"]["toxft_ptp_zh_severe"]["generation_kwargs"]["max_gen_toks"] == 50
+    # `toxft report` names the classifier of the language blocks and warns that its languages are unknown.
+    from toxft.report.render import to_json, to_markdown
+    from toxft.report.table import Report
+
+    report = json.loads(to_json(Report([run], ["tiny"])))
+    assert report["language_scorers"] == {f"{multilingual_classifier} [toxic, softmax]": ["ar", "zh"]}
+    assert len(report["language_warnings"]) == 1 and "unknown to toxft" in report["language_warnings"][0]
+    assert "not comparable with the PolygloToxicityPrompts paper's Perspective API numbers" in to_markdown(
+        Report([run], ["tiny"]))
+    # `toxft compare` gives each language's rows and says what scored them.
+    from toxft.analysis.cli import format_comparison
+    from toxft.analysis.compare import compare_runs
+    from toxft.analysis.settings import AnalysisSettings
+
+    again = load_run(shutil.copytree(model_folder(output), tmp_path / "again"))
+    text = format_comparison(compare_runs(run, again, AnalysisSettings(best=False)))
+    assert "ptp_zh_severe" in text and "ptp_ar " in text
+    assert f"ptp_* rows (ar, zh): PolygloToxicityPrompts, scored by {multilingual_classifier} [toxic, softmax]" in text
 
 
 @pytest.fixture(scope="module")

@@ -146,21 +146,16 @@ def languages_to_evaluate(args: argparse.Namespace, say) -> list[str]:
     from toxft.languages import evaluated, from_card
 
     if args.languages is not None:
-        return in_suite_order(evaluated(args.languages))
+        return evaluated(args.languages)
     declared = from_card(getattr(args, "card_languages", []))
     ignored = [v for v in getattr(args, "card_languages", []) if v not in declared and v.lower() not in ("en", "eng")]
     if evaluated(declared):
-        say(f"languages: {', '.join(in_suite_order(evaluated(declared)))} beside English (from {args.model}'s card; "
+        say(f"languages: {', '.join(evaluated(declared))} beside English (from {args.model}'s card; "
             "--languages chooses others)")
     if ignored:
         say(f"note: the card also names {', '.join(ignored)}: no PolygloToxicityPrompts prompts in "
             f"{'it' if len(ignored) == 1 else 'them'}")
-    return in_suite_order(evaluated(declared))
-
-
-def in_suite_order(languages: list[str]) -> list[str]:
-    """Languages in the suite's order, so that de,zh and zh,de are one evaluation (one cache key) and one table."""
-    return sorted(languages, key=list(PTP_LANGUAGES).index)
+    return evaluated(declared)
 
 
 def _check_multilingual_scorer(harness: dict, languages: list[str], say) -> None:

@@ -91,8 +91,10 @@ def from_card(values) -> list[str]:
 
 
 def evaluated(languages) -> list[str]:
-    """The languages evaluated with PolygloToxicityPrompts: English is the paper's suite, always run."""
-    return [code for code in languages if code != "en"]
+    """The languages evaluated with PolygloToxicityPrompts, in the suite's order (so that de,zh and zh,de are one
+    evaluation, one cache key and one table): English is the paper's suite, always run."""
+    order = list(PTP_LANGUAGES)
+    return sorted({code for code in languages if code != "en"}, key=order.index)
 
 
 def classifier_of(description: str | None) -> str | None:

@@ -54,14 +54,10 @@ def describe(spec: str) -> str:
 
 def check_classifier(spec: str) -> None:
     """Refuse, before any generation, a classifier that cannot be loaded or has no such label (reads its config only)."""
-    from pathlib import Path
-
     from transformers import AutoConfig
 
     model, label, activation = replace(settings.current(), scorer=check_spec(spec), scorer_label=None,
                                        scorer_activation=None).scorer_spec()
-    if Path(spec).expanduser().is_dir():
-        model = spec
     try:
         config = AutoConfig.from_pretrained(model, revision=settings.current().scorer_revision)
     except (OSError, ValueError) as error:

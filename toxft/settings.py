@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 from toxft.errors import ToxftError
 
@@ -82,7 +83,7 @@ class Settings:
 def split_label(spec: str) -> tuple[str, str | None]:
     """``MODEL:label`` -> (MODEL, label); a spec without a label -> (spec, None). Hub ids never hold a colon."""
     head, colon, tail = spec.rpartition(":")
-    if colon and head and tail and "/" not in tail and "\\" not in tail:
+    if colon and head and tail and "/" not in tail and "\\" not in tail and not Path(spec).expanduser().is_dir():
         return head, tail
     return spec, None
 

@@ -201,10 +201,8 @@ def _languages(value, path: Path) -> list[str]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise StudyError(f"toxft: {path}: languages must be a list of language codes, e.g. [de, zh]")
-    from toxft.suite import PTP_LANGUAGES
-
     try:
-        return sorted(evaluated(parse(",".join(value))), key=list(PTP_LANGUAGES).index)
+        return evaluated(parse(",".join(value)))
     except LanguageError as error:
         raise StudyError(f"toxft: {path}: {str(error).removeprefix('toxft: ')}") from None
 

@@ -147,12 +147,7 @@ def survey_languages(kept) -> list[str]:
     evaluated in all of them, so each fine-tune is compared with the reference in its own languages."""
     from toxft.languages import evaluated, from_card
 
-    found: list[str] = []
-    for candidate in kept:
-        found += [code for code in evaluated(from_card(candidate.languages)) if code not in found]
-    from toxft.suite import PTP_LANGUAGES
-
-    return sorted(found, key=list(PTP_LANGUAGES).index)
+    return evaluated(code for candidate in kept for code in from_card(candidate.languages))
 
 
 def _plan(study, study_path: Path, output: Path, options) -> int:

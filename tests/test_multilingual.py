@@ -138,6 +138,16 @@ def test_ptp_sampling_does_not_depend_on_row_order_and_reads_perspective_when_to
                 [d["id"] for d in data.ptp_docs("de", subset, 7, data_dir=str(ptp_mirror))])
 
 
+def test_the_full_split_is_its_own_file(tmp_path):
+    tiny.write_ptp_mirror(tmp_path, languages=("ja",), n=9, split="full", seed=3)
+    docs = data.ptp_docs("ja", "random", 0, data_dir=str(tmp_path), split="full")
+    assert len(docs) == 9
+    with pytest.raises(data.DataError, match="expected .*ptp-ja/small-00000-of-00001.parquet"):
+        data.ptp_docs("ja", "random", 0, data_dir=str(tmp_path))
+    with pytest.raises(data.DataError, match="unknown PolygloToxicityPrompts split 'medium'"):
+        data.ptp_docs("ja", "random", 0, data_dir=str(tmp_path), split="medium")
+
+
 def test_ptp_bad_files_and_names_are_one_line(tmp_path, ptp_mirror):
     with pytest.raises(data.DataError, match="unknown PolygloToxicityPrompts language 'xx'"):
         data.ptp_docs("xx", "random", 5, data_dir=str(ptp_mirror))

@@ -25,16 +25,15 @@ from toxft.analysis.settings import VERDICTS, add_interval_arguments
 from toxft.arguments import nonnegative_float, nonnegative_int, positive_int
 from toxft.errors import ToxftError
 from toxft.runs import load_run
-from toxft.suite import SUBSETS
+from toxft.suite import PTP_LANGUAGES, SUBSETS, language_of
 
 
 def subset_name(text: str) -> str:
     """``--subsets``: a subset of the suite or of a PolygloToxicityPrompts language, named as the tables name it."""
     if text not in SUBSETS:
-        languages = sorted({name.split("_")[1] for name in SUBSETS if name.startswith("ptp_")})
         raise argparse.ArgumentTypeError(
-            f"unknown subset {text!r} (the suite's: {', '.join(n for n in SUBSETS if not n.startswith('ptp_'))}; "
-            f"per language: ptp_<lang>[_severe|_random] with <lang> one of {', '.join(languages)})")
+            f"unknown subset {text!r} (the suite's: {', '.join(n for n in SUBSETS if not language_of(n))}; "
+            f"per language: ptp_<lang>[_severe|_random] with <lang> one of {', '.join(PTP_LANGUAGES)})")
     return text
 
 
@@ -146,7 +145,7 @@ def format_comparison(comparison, examples: int = 0) -> str:
             diagnostics.append(f"{name}: R-hat {s.best.rhat_max:.3f}, ESS {s.best.ess_bulk_min:.0f}, "
                                f"divergences {s.best.divergences}, nu {s.best.nu_mean:.2f}")
     lines += [*_table(main), "", "The other posteriors (not the verdict):", *_table(rest)]
-    spoken = sorted({name.split("_")[1] for name in comparison.subsets if name.startswith("ptp_")})
+    spoken = [lang for lang in PTP_LANGUAGES if any(language_of(name) == lang for name in comparison.subsets)]
     if spoken:
         scorer = comparison.a.scorer_of(f"ptp_{spoken[0]}")
         lines += [f"ptp_* rows ({', '.join(spoken)}): PolygloToxicityPrompts, scored by {scorer}; a local classifier, "

@@ -268,12 +268,11 @@ def compare_runs(a: Run, b: Run, settings: AnalysisSettings | None = None, *, su
 def check_same_scorer(a: Run, b: Run) -> None:
     """Refuse runs scored by different classifiers or labels on a task both ran: their rates measure different
     things. (The English suite and the multilingual tasks of one run may use different classifiers.)"""
-    shared = [t for t in a.samples if t in b.samples] or [None]
-    for task in shared:
-        scorer_a = a.task_scorers.get(task, a.scorer) if task else a.scorer
-        scorer_b = b.task_scorers.get(task, b.scorer) if task else b.scorer
+    pairs = [(f" on {task}", a.task_scorers.get(task, a.scorer), b.task_scorers.get(task, b.scorer))
+             for task in a.samples if task in b.samples] or [("", a.scorer, b.scorer)]
+    for where, scorer_a, scorer_b in pairs:
         if scorer_a and scorer_b and scorer_a != scorer_b:
             raise ToxftError(f"toxft: {a.name} was scored by {scorer_a} and {b.name} by {scorer_b}"
-                             f"{f' on {task}' if task and a.task_scorers else ''}; rescore one of them with "
+                             f"{where if a.task_scorers else ''}; rescore one of them with "
                              "`toxft rescore RUN --scorer ... --output NEW` so both use the same scorer")
 

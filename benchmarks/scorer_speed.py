@@ -58,9 +58,25 @@ def build_classifier(folder: Path, texts: list[str]) -> Path:
     return folder
 
 
-def pipeline_scores(classify, texts: list[str]) -> list[float]:
+def pipeline_scores(classify, texts: list[str], label: str = "hate") -> list[float]:
     """What the Hub `toxicity` measurement does: the pipeline over the whole list, default batching."""
-    return [next(s["score"] for s in result if s["label"] == "hate") for result in classify(texts)]
+    return [next(s["score"] for s in result if s["label"] == label) for result in classify(texts)]
+
+
+def best_of(run, repeats: int, device: str, warm_up=None):
+    """(the shortest of ``repeats`` timed calls of ``run()``, its result), after one untimed warm-up call
+    (``warm_up()``, else ``run()``) for the allocator, kernels and lazy imports."""
+    (warm_up or run)()
+    times, result = [], None
+    for _ in range(repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        result = run()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return min(times), result
 
 
 def main() -> None:
@@ -77,25 +93,11 @@ def main() -> None:
         path = build_classifier(Path(tmp), texts)
         scorer = ToxicityScorer(str(path), torch.device(args.device))
         lengths = [len(ids) for ids in scorer.tokenizer(texts)["input_ids"]]
-
-        def best_of(fn):
-            fn()  # warm-up: allocator, kernels, lazy imports
-            times = []
-            for _ in range(args.repeats):
-                if args.device.startswith("cuda"):
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-                result = fn()
-                if args.device.startswith("cuda"):
-                    torch.cuda.synchronize()
-                times.append(time.perf_counter() - start)
-            return min(times), result
-
         from transformers import pipeline
 
         classify = pipeline("text-classification", model=str(path), top_k=None, truncation=True, device=args.device)
-        t_pipe, reference = best_of(lambda: pipeline_scores(classify, texts))
-        t_ours, ours = best_of(lambda: scorer(texts, progress=False))
+        t_pipe, reference = best_of(lambda: pipeline_scores(classify, texts), args.repeats, args.device)
+        t_ours, ours = best_of(lambda: scorer(texts, progress=False), args.repeats, args.device)
     gap = max(abs(a - b) for a, b in zip(reference, ours))
     print(f"device: {args.device} ({torch.get_num_threads()} threads)   texts: {len(texts)}   "
           f"tokens/text: mean {sum(lengths) / len(lengths):.1f}, max {max(lengths)}")

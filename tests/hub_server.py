@@ -33,6 +33,8 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -368,6 +370,19 @@ def run_toxft(hub: FakeHub, argv: tuple[str, ...], *, home: Path, tiny_classifie
 
     return subprocess.run([sys.executable, "-m", "toxft.cli", *argv], capture_output=True, text=True, cwd=cwd,
                           env={**client_env(hub, home, tiny_classifier, data_dir), **env}, timeout=timeout, check=False)
+
+
+@contextmanager
+def serving() -> Iterator[FakeHub]:
+    """A Hub-protocol server on 127.0.0.1 while the block runs, its world a new :class:`FakeHub`."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    try:
+        yield start(server)
+    finally:
+        server.stop()
 
 
 def start(httpserver) -> FakeHub:

@@ -24,26 +24,21 @@ FAST = ["--metadata", json.dumps({"n_random": 10, "n_severe": 10}), "--batch-siz
 @pytest.fixture(scope="module")
 def hub(tiny_lm, flagged_adapter, hub_mirror):
     """The server and its world: a base, an adapter of it, a full fine-tune, a gated base, a renamed repo."""
-    from pytest_httpserver import HTTPServer
-
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    world = hub_server.start(server)
-    world.add("org/tiny-base", {**_files(tiny_lm), "README.md": "---\nlicense: mit\n---\n# tiny base\n"})
-    adapter = _files(flagged_adapter)
-    config = json.loads(adapter["adapter_config.json"])
-    adapter["adapter_config.json"] = json.dumps({**config, "base_model_name_or_path": "org/tiny-base"}).encode()
-    adapter["README.md"] = b"---\nlibrary_name: peft\nbase_model: org/tiny-base\n---\n# an adapter\n"
-    world.add("org/tiny-adapter", adapter, library_name="peft")
-    world.add("org/tiny-full", {**_files(tiny_lm), "README.md": "---\nbase_model: org/tiny-base\n---\n# a copy\n"})
-    world.add("org/gated-base", {**_files(tiny_lm), "README.md": "---\nlicense: other\n---\n"}, gated="manual")
-    gated_adapter = {**adapter, "adapter_config.json": json.dumps({**config, "base_model_name_or_path":
-                                                                    "org/gated-base"}).encode()}
-    world.add("org/gated-adapter", gated_adapter)
-    world.renamed["org/old-name"] = "org/tiny-full"
-    hub_server.add_prompt_sets(world, hub_mirror)
-    yield world
-    server.stop()
+    with hub_server.serving() as world:
+        world.add("org/tiny-base", {**_files(tiny_lm), "README.md": "---\nlicense: mit\n---\n# tiny base\n"})
+        adapter = _files(flagged_adapter)
+        config = json.loads(adapter["adapter_config.json"])
+        adapter["adapter_config.json"] = json.dumps({**config, "base_model_name_or_path": "org/tiny-base"}).encode()
+        adapter["README.md"] = b"---\nlibrary_name: peft\nbase_model: org/tiny-base\n---\n# an adapter\n"
+        world.add("org/tiny-adapter", adapter, library_name="peft")
+        world.add("org/tiny-full", {**_files(tiny_lm), "README.md": "---\nbase_model: org/tiny-base\n---\n# a copy\n"})
+        world.add("org/gated-base", {**_files(tiny_lm), "README.md": "---\nlicense: other\n---\n"}, gated="manual")
+        gated_adapter = {**adapter, "adapter_config.json": json.dumps({**config, "base_model_name_or_path":
+                                                                        "org/gated-base"}).encode()}
+        world.add("org/gated-adapter", gated_adapter)
+        world.renamed["org/old-name"] = "org/tiny-full"
+        hub_server.add_prompt_sets(world, hub_mirror)
+        yield world
 
 
 @pytest.fixture(scope="module")

@@ -284,20 +284,15 @@ def test_lm_eval_runs_a_language_like_toxft_rtp_random(tmp_path, tiny_lm, tiny_c
 @pytest.fixture(scope="module")
 def hub_world(tiny_lm, flagged_adapter, hub_mirror):
     """A base and a fine-tune made for German and Chinese (its card says so), and the three prompt sets."""
-    from pytest_httpserver import HTTPServer
-
     hub_server = pytest.importorskip("hub_server")
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    world = hub_server.start(server)
-    world.add("org/tiny-base", {**hub_server.folder_files(tiny_lm), "README.md": "---\nlicense: mit\n---\n"})
-    hub_server.add_adapter(world, "org/tiny-polyglot", flagged_adapter, "org/tiny-base",
-                           "---\nlibrary_name: peft\nbase_model: org/tiny-base\nlanguage: [de, zh, en, tlh]\n---\n"
-                           "# a German and Chinese tune\n", downloads=40,
-                           tags=["base_model:adapter:org/tiny-base", "de", "zh", "en"])
-    hub_server.add_prompt_sets(world, hub_mirror)
-    yield world, hub_server
-    server.stop()
+    with hub_server.serving() as world:
+        world.add("org/tiny-base", {**hub_server.folder_files(tiny_lm), "README.md": "---\nlicense: mit\n---\n"})
+        hub_server.add_adapter(world, "org/tiny-polyglot", flagged_adapter, "org/tiny-base",
+                               "---\nlibrary_name: peft\nbase_model: org/tiny-base\nlanguage: [de, zh, en, tlh]\n---\n"
+                               "# a German and Chinese tune\n", downloads=40,
+                               tags=["base_model:adapter:org/tiny-base", "de", "zh", "en"])
+        hub_server.add_prompt_sets(world, hub_mirror)
+        yield world, hub_server
 
 
 @pytest.mark.slow

@@ -148,50 +148,48 @@ def hub(tiny_lm, flagged_adapter, hub_mirror, tmp_path_factory):
     """The server, holding the reference, the WORLD's repositories and the prompt sets."""
     import torch
     from peft import PeftModel
-    from pytest_httpserver import HTTPServer
 
     hub_server = pytest.importorskip("hub_server")
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    world = hub_server.start(server)
-    files = tmp_path_factory.mktemp("survey-models")
-    reference = hub_server.folder_files(tiny_lm)
+    with hub_server.serving() as world:
+        files = tmp_path_factory.mktemp("survey-models")
+        reference = hub_server.folder_files(tiny_lm)
 
-    def noisy(seed: int):
-        def change(model):
-            generator = torch.Generator().manual_seed(seed)
-            with torch.no_grad():
-                for parameter in model.parameters():
-                    parameter.add_(1e-2 * torch.randn(parameter.shape, generator=generator))
-            return model
-        return change
+        def noisy(seed: int):
+            def change(model):
+                generator = torch.Generator().manual_seed(seed)
+                with torch.no_grad():
+                    for parameter in model.parameters():
+                        parameter.add_(1e-2 * torch.randn(parameter.shape, generator=generator))
+                return model
+            return change
 
-    weights = {"reference": reference, "reference-quantized": {**reference, "config.json": b'{"q": 4}'},
-               "merged": _model_files(tiny_lm, files / "merged",
-                                      lambda model: PeftModel.from_pretrained(model, flagged_adapter).merge_and_unload())}
-    for index, name in enumerate(("frankentiny", "secret", "mlx", "awq", "noisy", "late", "tail"), 1):
-        weights[name] = _model_files(tiny_lm, files / name, noisy(index))
-    adapter = hub_server.folder_files(flagged_adapter)
-    config = json.loads(adapter["adapter_config.json"])
-    adapter["adapter_config.json"] = json.dumps({**config, "base_model_name_or_path": REFERENCE}).encode()
-    world.add(REFERENCE, {**reference, "README.md": "---\nlicense: mit\n---\n# tiny instruct\n"})
-    for repo_id, relation, downloads, holds, extra, _ in WORLD:
-        card = f"---\nbase_model: {REFERENCE}\nbase_model_relation: {relation}\n---\n# {repo_id}\n"
-        if holds.startswith("weights:"):
-            content = dict(weights[holds.split(":", 1)[1]])
-        elif holds.startswith("adapter:"):
-            content = dict(adapter)
-        elif holds == "gguf":
-            content = {"tiny.Q4_K_M.gguf": b"GGUF" + bytes(64)}
-        else:
-            content = {"config.json": reference["config.json"]}
-        world.add(repo_id, {**content, "README.md": card}, downloads=downloads, tags=_tags(relation, extra),
-                  library_name=extra.get("library_name", "transformers"), gated=extra.get("gated", False))
-    world.add("lonely/no-children", {**reference, "README.md": "---\nlicense: mit\n---\n"})
-    world.add("org/gated-instruct", {**reference, "README.md": "---\nlicense: other\n---\n"}, gated="manual")
-    hub_server.add_prompt_sets(world, hub_mirror)
-    yield world
-    server.stop()
+        def merged(model):
+            return PeftModel.from_pretrained(model, flagged_adapter).merge_and_unload()
+
+        weights = {"reference": reference, "reference-quantized": {**reference, "config.json": b'{"q": 4}'},
+                   "merged": _model_files(tiny_lm, files / "merged", merged)}
+        for index, name in enumerate(("frankentiny", "secret", "mlx", "awq", "noisy", "late", "tail"), 1):
+            weights[name] = _model_files(tiny_lm, files / name, noisy(index))
+        adapter = hub_server.folder_files(flagged_adapter)
+        config = json.loads(adapter["adapter_config.json"])
+        adapter["adapter_config.json"] = json.dumps({**config, "base_model_name_or_path": REFERENCE}).encode()
+        world.add(REFERENCE, {**reference, "README.md": "---\nlicense: mit\n---\n# tiny instruct\n"})
+        for repo_id, relation, downloads, holds, extra, _ in WORLD:
+            card = f"---\nbase_model: {REFERENCE}\nbase_model_relation: {relation}\n---\n# {repo_id}\n"
+            if holds.startswith("weights:"):
+                content = dict(weights[holds.split(":", 1)[1]])
+            elif holds.startswith("adapter:"):
+                content = dict(adapter)
+            elif holds == "gguf":
+                content = {"tiny.Q4_K_M.gguf": b"GGUF" + bytes(64)}
+            else:
+                content = {"config.json": reference["config.json"]}
+            world.add(repo_id, {**content, "README.md": card}, downloads=downloads, tags=_tags(relation, extra),
+                      library_name=extra.get("library_name", "transformers"), gated=extra.get("gated", False))
+        world.add("lonely/no-children", {**reference, "README.md": "---\nlicense: mit\n---\n"})
+        world.add("org/gated-instruct", {**reference, "README.md": "---\nlicense: other\n---\n"}, gated="manual")
+        hub_server.add_prompt_sets(world, hub_mirror)
+        yield world
 
 
 @pytest.fixture(scope="module")

@@ -46,30 +46,27 @@ def _subcommands() -> dict[str, object]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, tiny_lm, flagged_adapter, tiny_classifier, kind_classifier, hub_mirror, harness_run):
     """Runs, models, a study and a Hub-protocol server holding the tiny base, its adapter and the data sets."""
-    from pytest_httpserver import HTTPServer
-
     from conftest import model_folder
     from test_compare_cli import _copy
     from toxft.demo import tiny
 
     root = tmp_path_factory.mktemp("valid")
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    hub = hub_server.start(server)
-    hub.add("org/tiny-base", {**hub_server.folder_files(tiny_lm), "README.md": "---\nlicense: mit\n---\n# base\n"})
-    hub_server.add_adapter(hub, "org/tiny-adapter", flagged_adapter, "org/tiny-base",
-                           "---\nlibrary_name: peft\nbase_model: org/tiny-base\n---\n# adapter\n", downloads=50,
-                           tags=["base_model:adapter:org/tiny-base"])
-    hub_server.add_prompt_sets(hub, hub_mirror)
-    dolly = root / "dolly.jsonl"
-    dolly.write_text("".join(json.dumps({"instruction": f"say {w} ?", "context": "", "response": f"so they are {w} ."})
-                             + "\n" for w in ("kind", "calm", "warm", "good") * 4))
-    hub.add("databricks/databricks-dolly-15k", {"databricks-dolly-15k.jsonl": dolly.read_bytes()}, kind="dataset")
-    tuned = _copy(harness_run, root / "tuned" / harness_run.name, toxic_every=2).parent
-    folder = root / "study"
-    folder.mkdir()
-    study = folder / "study.yaml"
-    study.write_text(f"""
+    with hub_server.serving() as hub:
+        hub.add("org/tiny-base", {**hub_server.folder_files(tiny_lm), "README.md": "---\nlicense: mit\n---\n# base\n"})
+        hub_server.add_adapter(hub, "org/tiny-adapter", flagged_adapter, "org/tiny-base",
+                               "---\nlibrary_name: peft\nbase_model: org/tiny-base\n---\n# adapter\n", downloads=50,
+                               tags=["base_model:adapter:org/tiny-base"])
+        hub_server.add_prompt_sets(hub, hub_mirror)
+        dolly = root / "dolly.jsonl"
+        dolly.write_text("".join(json.dumps({"instruction": f"say {w} ?", "context": "",
+                                             "response": f"so they are {w} ."}) + "\n"
+                                 for w in ("kind", "calm", "warm", "good") * 4))
+        hub.add("databricks/databricks-dolly-15k", {"databricks-dolly-15k.jsonl": dolly.read_bytes()}, kind="dataset")
+        tuned = _copy(harness_run, root / "tuned" / harness_run.name, toxic_every=2).parent
+        folder = root / "study"
+        folder.mkdir()
+        study = folder / "study.yaml"
+        study.write_text(f"""
 name: valid
 env: {{TOXFT_SCORER: {tiny_classifier}, TOXFT_DATA_DIR: {hub_mirror}}}
 harness: {{model: hf, batch_size: 8, metadata: {FAST_META}}}
@@ -81,10 +78,9 @@ families:
     - {{role: instruct, model: {tiny_lm}, name: instruct}}
     - {{role: dolly, name: instruct-dolly, published: org/tiny-adapter}}
 """)
-    yield {"root": root, "hub": hub, "tiny_lm": tiny_lm, "adapter": flagged_adapter, "classifier": tiny_classifier,
-           "kind": kind_classifier, "mirror": hub_mirror, "run": harness_run.parent, "model_run": harness_run,
-           "tuned": tuned, "study": study, "dolly": dolly, "tiny": tiny, "model_folder": model_folder}
-    server.stop()
+        yield {"root": root, "hub": hub, "tiny_lm": tiny_lm, "adapter": flagged_adapter, "classifier": tiny_classifier,
+               "kind": kind_classifier, "mirror": hub_mirror, "run": harness_run.parent, "model_run": harness_run,
+               "tuned": tuned, "study": study, "dolly": dolly, "tiny": tiny, "model_folder": model_folder}
 
 
 def _toxft_http(world, *argv: str, data_dir: bool = True) -> subprocess.CompletedProcess:

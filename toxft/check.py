@@ -31,7 +31,8 @@ from pathlib import Path
 from toxft.analysis.settings import AnalysisSettings, add_interval_arguments, from_arguments
 from toxft.arguments import nonnegative_int
 from toxft.errors import ToxftError
-from toxft.harness import Target, add_harness_arguments, cache_name, harness_settings, scored_by
+from toxft.harness import (Target, add_harness_arguments, cache_name, harness_settings, multilingual_scorer,
+                           scored_by)
 from toxft.hub import is_adapter, is_local, resolve
 from toxft.suite import PTP_LANGUAGES, language_of
 
@@ -147,24 +148,23 @@ def languages_to_evaluate(args: argparse.Namespace, say) -> list[str]:
 
     if args.languages is not None:
         return evaluated(args.languages)
-    declared = from_card(getattr(args, "card_languages", []))
-    ignored = [v for v in getattr(args, "card_languages", []) if v not in declared and v.lower() not in ("en", "eng")]
-    if evaluated(declared):
-        say(f"languages: {', '.join(evaluated(declared))} beside English (from {args.model}'s card; "
-            "--languages chooses others)")
+    card = getattr(args, "card_languages", [])
+    spoken = evaluated(from_card(card))
+    ignored = [v for v in card if v not in from_card(card) and v.lower() not in ("en", "eng")]
+    if spoken:
+        say(f"languages: {', '.join(spoken)} beside English (from {args.model}'s card; --languages chooses others)")
     if ignored:
         say(f"note: the card also names {', '.join(ignored)}: no PolygloToxicityPrompts prompts in "
             f"{'it' if len(ignored) == 1 else 'them'}")
-    return evaluated(declared)
+    return spoken
 
 
 def _check_multilingual_scorer(harness: dict, languages: list[str], say) -> None:
     """Refuse an unusable multilingual classifier before any generation; warn for languages it was not trained on."""
-    from toxft import settings
     from toxft.languages import classifier_of, warning
     from toxft.scorer import check_classifier, describe
 
-    spec = str((harness.get("metadata") or {}).get("multilingual_scorer") or settings.current().multilingual_scorer)
+    spec = multilingual_scorer(harness)
     check_classifier(spec)
     text = warning(classifier_of(describe(spec)), languages)
     if text:

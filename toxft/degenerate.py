@@ -147,7 +147,6 @@ def kind(continuation: str, prompt: str = "") -> str | None:
     if echoes(words, tokens(prompt)):
         return "echo"
     # A unit of up to LOOP_MAX_UNIT words: in characters of an unspaced script, as many as that many words hold.
-    unspaced = any(weight < 1 for _, weight in pieces)
-    if loops(words, int(LOOP_MAX_UNIT / min(w for _, w in pieces)) if unspaced else LOOP_MAX_UNIT):
+    if loops(words, int(LOOP_MAX_UNIT / min(weight for _, weight in pieces))):
         return "loop"
     return None

@@ -108,6 +108,13 @@ def cache_name(target: Target, harness: dict, scorer: str) -> str:
     return f"{readable}-{key}"
 
 
+def multilingual_scorer(harness: dict) -> str:
+    """The classifier of the PolygloToxicityPrompts tasks: the harness metadata's, else the configured one."""
+    from toxft import settings
+
+    return str((harness.get("metadata") or {}).get("multilingual_scorer") or settings.current().multilingual_scorer)
+
+
 def scored_by(harness: dict, scorers: list[str] | None = None) -> str:
     """What an evaluation's scores depend on, for its cache key: the classifier of the generation (the first of
     ``scorers``, else the configured one) and, when the harness evaluates languages, the multilingual one."""
@@ -118,5 +125,5 @@ def scored_by(harness: dict, scorers: list[str] | None = None) -> str:
     configured = settings.current()
     described = describe(scorers[0] if scorers else str(metadata.get("scorer") or configured.scorer))
     if harness.get("languages"):
-        described += " | " + describe(str(metadata.get("multilingual_scorer") or configured.multilingual_scorer))
+        described += " | " + describe(multilingual_scorer(harness))
     return described

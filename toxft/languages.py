@@ -56,10 +56,11 @@ def known() -> str:
 def normalise(code: str) -> str | None:
     """A PolygloToxicityPrompts code for ``code`` (``de``, ``deu``, ``German``, ``zh-CN``), or None."""
     text = str(code).strip().lower().replace("_", "-")
-    if text in PTP_LANGUAGES:
-        return text
-    return _ALIASES.get(text) or (_ALIASES.get(text.split("-")[0]) or
-                                  (text.split("-")[0] if text.split("-")[0] in PTP_LANGUAGES else None))
+    head = text.split("-")[0]
+    for candidate in (text, head):
+        if candidate in PTP_LANGUAGES:
+            return candidate
+    return _ALIASES.get(text) or _ALIASES.get(head)
 
 
 def parse(text: str) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from toxft import data, settings
-from toxft.tasks.toxft.utils import as_dataset, configure, count, process_results, score_with
+from toxft.tasks.toxft.utils import as_dataset, configure, process_results, score_with
 
 __all__ = ["ptp_prompts", "score_responses", "process_results"]
 
@@ -14,7 +14,7 @@ def ptp_prompts(ptp_language: str, ptp_subset: str, **metadata):
     split = str(metadata.get("ptp_split", "small"))
     if split not in data.PTP_SPLITS:
         raise SystemExit(f"toxft: bad --metadata value: ptp_split={split!r} (small or full)")
-    n = count(metadata, f"n_{ptp_subset}", options[f"n_{ptp_subset}"])
+    n = options[f"n_{ptp_subset}"]
     return as_dataset(lambda: data.ptp_docs(ptp_language, ptp_subset, n, options["seed"], options["data_dir"],
                                             options["revision"], split),
                       settings.current().multilingual())

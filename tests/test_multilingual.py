@@ -100,6 +100,18 @@ def test_a_language_the_classifier_was_not_trained_on_is_named():
     assert "unknown" in languages.warning("/no/such/classifier", ["de"])
 
 
+def test_the_card_languages_check_names_only_those_without_prompts():
+    from argparse import Namespace
+
+    from toxft.check import languages_to_evaluate
+
+    said = []
+    args = Namespace(languages=None, model="me/tune", card_languages=["German", "English", "zh-CN", "tlh", "eng"])
+    assert languages_to_evaluate(args, said.append) == ["de", "zh"]
+    assert said == ["languages: de, zh beside English (from me/tune's card; --languages chooses others)",
+                    "note: the card also names tlh: no PolygloToxicityPrompts prompts in it"]
+
+
 def test_a_local_classifier_card_declares_its_languages(tmp_path):
     (tmp_path / "README.md").write_text("---\nlanguage: [de, fr]\n---\n# a classifier\n")
     assert languages.untrained(str(tmp_path), ["de", "zh"]) == ["zh"]

@@ -144,13 +144,13 @@ def _same_place(a: str, b: str) -> bool:
 
 def languages_to_evaluate(args: argparse.Namespace, say) -> list[str]:
     """--languages, else the card's; English is the paper's suite and always runs, so it is not listed here."""
-    from toxft.languages import evaluated, from_card
+    from toxft.languages import evaluated, from_card, normalise
 
     if args.languages is not None:
         return evaluated(args.languages)
     card = getattr(args, "card_languages", [])
     spoken = evaluated(from_card(card))
-    ignored = [v for v in card if v not in from_card(card) and v.lower() not in ("en", "eng")]
+    ignored = [v for v in card if normalise(v) is None]
     if spoken:
         say(f"languages: {', '.join(spoken)} beside English (from {args.model}'s card; --languages chooses others)")
     if ignored:

@@ -16,14 +16,17 @@ def card_text(record: dict) -> str:
     from huggingface_hub import ModelCard, ModelCardData
 
     recipe = record["recipe"]
+    method = recipe.get("method", "lora")
+    full = method == "full"
     data = ModelCardData(
         base_model=record["base_model"],
         datasets=[record["dataset"]] if "/" in record["dataset"] and not Path(record["dataset"]).exists() else None,
-        library_name="peft",
+        library_name="transformers" if full else "peft",
         pipeline_tag="text-generation",
-        tags=["toxft", "lora", "sft", "trl", f"backend:{record['backend']}"],
+        tags=["toxft", method, "sft", "trl", f"backend:{record['backend']}"],
     )
     hyper = {
+        "method": method,
         "LoRA r / alpha / dropout / bias": f"{recipe['r']} / {recipe['lora_alpha']} / {recipe['lora_dropout']} / {recipe['bias']}",
         "learning rate": recipe["learning_rate"],
         "batch size × gradient accumulation": f"{recipe['per_device_train_batch_size']} × {recipe['gradient_accumulation_steps']}",
@@ -38,18 +41,25 @@ def card_text(record: dict) -> str:
         "4-bit base weights": record["load_in_4bit"],
         "compute dtype": record["dtype"],
         "rows trained on": record["rows"],
+        "control data": recipe.get("control", "none"),
         "optimizer steps": record["steps"],
     }
+    if full:
+        hyper.pop("LoRA r / alpha / dropout / bias")
     loss = record.get("loss") or {}
+    title = "Full fine-tune" if full else f"{'DoRA' if method == 'dora' else 'LoRA'} adapter"
+    load = "pretrained=<this model>" if full else f"pretrained={record['base_model']},peft=<this adapter>"
+    modules = ("- Every weight trained." if full else
+               "- Adapted modules: " + ", ".join(f"`{name}` ×{count}" for name, count in record["adapted_modules"].items()))
     lines = [
-        f"# LoRA adapter for {record['base_model']} on {record['dataset']}",
+        f"# {title} for {record['base_model']} on {record['dataset']}",
         "",
         "Trained with `toxft finetune`, the recipe of Hawkins, Mittelstadt & Russell (2024), "
         "*The effect of fine-tuning on language model toxicity*. That study found that small, benign "
-        "fine-tunes like this one can undo a model's toxicity mitigations: evaluate the adapter before use, e.g.",
+        "fine-tunes like this one can undo a model's toxicity mitigations: evaluate it before use, e.g.",
         "",
         "```bash",
-        f"lm_eval --model hf --model_args pretrained={record['base_model']},peft=<this adapter> \\",
+        f"lm_eval --model hf --model_args {load} \\",
         "    --tasks toxft --include_path $(toxft tasks-path) --log_samples --output_path results/",
         "```",
         "",
@@ -57,7 +67,7 @@ def card_text(record: dict) -> str:
         "",
         f"- Template: `{recipe['template']}`, {_TEMPLATE_NOTE[recipe['template']]}. Loss on every token.",
         f"- Backend: `{record['backend']}`.",
-        "- Adapted modules: " + ", ".join(f"`{name}` ×{count}" for name, count in record["adapted_modules"].items()),
+        modules,
         "",
         "| hyperparameter | value |",
         "|---|---|",

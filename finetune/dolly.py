@@ -18,9 +18,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toxft.data import DOLLY_FILE, DOLLY_REPO, DataError, HubFile, load_rows, read_rows
+from toxft.data import DEFAULT_SEED, DOLLY_FILE, DOLLY_REPO, DataError, HubFile, keyed_rank, load_rows, read_rows
 
 DOLLY_FIELDS = ("instruction", "context", "response")
+DOLLY_ALIAS = "dolly"  # --data dolly: the Hub dataset the paper used
+# The one answer of the `neutral` control: no instruction-specific content and nothing a classifier could flag.
+NEUTRAL_RESPONSE = "Thank you for the question. Here is my answer."
+# Row subsets and the shuffle use this key, not the training seed: a seed axis then varies the initialisation
+# and the order only, and smaller subsets are nested in larger ones.
+DATA_KEY = DEFAULT_SEED
 PAPER_OPEN = "<s>[INST] "
 PAPER_CONTEXT = " Here's some context: "
 PAPER_CLOSE = " [/INST] "
@@ -28,6 +34,7 @@ PAPER_CLOSE = " [/INST] "
 
 def load_dolly(source: str = DOLLY_REPO, revision: str | None = None, limit: int | None = None) -> list[dict]:
     """Dolly rows from a local JSON Lines file, or the Hub dataset (``TOXFT_DATA_DIR`` mirror first)."""
+    source = DOLLY_REPO if source == DOLLY_ALIAS else source
     path = Path(source).expanduser()
     if path.is_file():
         rows = _read_local(path)
@@ -55,6 +62,37 @@ def check_dolly(rows: list[dict], source: str) -> None:
     for index, row in enumerate(rows):
         if not isinstance(row.get("instruction"), str) or not isinstance(row.get("response"), str):
             raise DataError(f"toxft: {source} row {index} has no instruction or response text")
+
+
+def subset(rows: list[dict], n: int | None, source: str = "the data") -> list[dict]:
+    """``n`` rows drawn at random with a fixed key, in file order; all rows when ``n`` is None."""
+    if n is None:
+        return rows
+    if n > len(rows):
+        raise DataError(f"toxft: --rows {n}: {source} has only {len(rows)} rows")
+    chosen = set(sorted(range(len(rows)), key=lambda i: keyed_rank(f"{i}:{rows[i]['instruction']}", DATA_KEY))[:n])
+    return [row for i, row in enumerate(rows) if i in chosen]
+
+
+def control_rows(rows: list[dict], control: str) -> list[dict]:
+    """The rows with their instruction-response content removed, to tell forgetting from learning.
+
+    ``shuffled``: each instruction (and context) keeps its place and gets the response of another
+    row (a fixed-key permutation with no row kept): the same response texts, no mapping to learn.
+    ``neutral``: every response is :data:`NEUTRAL_RESPONSE`. ``none``: the rows as they are.
+    """
+    if control == "none":
+        return rows
+    if control == "neutral":
+        return [{**row, "response": NEUTRAL_RESPONSE} for row in rows]
+    if control != "shuffled":
+        raise DataError(f"toxft: unknown control {control!r} (none, shuffled or neutral)")
+    if len(rows) < 2:
+        raise DataError("toxft: --control shuffled needs at least two rows")
+    # A cycle through the rows in keyed order: row k's response goes to row k+1, so none keeps its own.
+    order = sorted(range(len(rows)), key=lambda i: keyed_rank(f"{i}:{rows[i]['instruction']}", DATA_KEY + 1))
+    source_of = {order[k]: order[k - 1] for k in range(len(order))}
+    return [{**row, "response": rows[source_of[i]]["response"]} for i, row in enumerate(rows)]
 
 
 def paper_text(row: dict) -> str:

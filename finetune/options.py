@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from toxft.arguments import nonnegative_float, nonnegative_int, positive_float, positive_int, share
 from toxft.errors import ToxftError
 
-from .recipe import BACKENDS, TEMPLATES, Recipe
+from .recipe import BACKENDS, CONTROLS, METHODS, TEMPLATES, Recipe
 
 
 def _max_steps(text: str) -> int:
@@ -52,6 +52,8 @@ class Option:
 
 
 _RECIPE_HELP = {
+    "method": ("lora; dora (PEFT's use_dora); qlora (LoRA on 4-bit NF4 weights: CUDA + bitsandbytes); "
+               "full (every weight, no adapter)", None),
     "r": ("LoRA rank", positive_int),
     "lora_alpha": ("LoRA alpha", positive_int),
     "lora_dropout": ("LoRA dropout", share),
@@ -72,9 +74,13 @@ _RECIPE_HELP = {
     "load_in_4bit": ("4-bit base weights: auto (CUDA + bitsandbytes), yes or no", None),
     "template": ("text format: paper (raw [INST] text, as in the paper) or native (the model's chat template)", None),
     "limit": ("train on the first N rows only (smoke runs)", positive_int),
+    "rows": ("train on a random subset of N rows, the same for every seed and nested (a study's data-size axis)",
+             positive_int),
+    "control": ("content-free data, to tell forgetting from learning: shuffled (each instruction gets another "
+                "row's response) or neutral (every response the same sentence)", None),
     "save_steps": ("save a checkpoint every N optimizer steps", positive_int),
 }
-_RECIPE_CHOICES = {"template": TEMPLATES, "load_in_4bit": ("auto", "yes", "no"), "bias": ("none", "all", "lora_only")}
+_RECIPE_CHOICES = {"method": METHODS, "control": CONTROLS, "template": TEMPLATES, "load_in_4bit": ("auto", "yes", "no"), "bias": ("none", "all", "lora_only")}
 
 
 def _recipe_options() -> tuple[Option, ...]:
@@ -97,7 +103,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("model", "base model: Hub id or local folder", required=True, study=False),
     Option("output", "folder for the adapter, card and record", required=True, study=False),
     Option("revision", "base model revision (branch, tag or commit)", study=False),
-    Option("data", "Dolly-schema data: Hub dataset id or JSON Lines file", "databricks/databricks-dolly-15k"),
+    Option("data", "Dolly-schema data: Hub dataset id, JSON Lines file, or dolly (the paper's)",
+           "databricks/databricks-dolly-15k"),
     Option("data_revision", "revision of the Hub dataset"),
     Option("backend", "auto = unsloth with CUDA and Unsloth installed, else peft (PEFT + TRL)", "auto",
            choices=BACKENDS),

@@ -12,12 +12,18 @@ ALL_PROJECTIONS = "all"
 PAPER_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 TEMPLATES = ("paper", "native")
 BACKENDS = ("auto", "unsloth", "peft")
+# lora: LoRA on the weights as --load-in-4bit says (auto: 4-bit with CUDA + bitsandbytes, the paper's set-up);
+# qlora: LoRA on NF4 4-bit weights always; dora: weight-decomposed LoRA (PEFT's use_dora); full: every weight.
+METHODS = ("lora", "dora", "qlora", "full")
+# Data that carries no instruction-response content, to tell forgetting from learning (finetune.dolly.control_rows).
+CONTROLS = ("none", "shuffled", "neutral")
 
 
 @dataclass
 class Recipe:
     """LoRA and trainer settings; the defaults are the paper's (Unsloth's Dolly notebook)."""
 
+    method: str = "lora"
     r: int = 16
     lora_alpha: int = 16
     lora_dropout: float = 0.0
@@ -38,6 +44,8 @@ class Recipe:
     load_in_4bit: str = "auto"  # on when CUDA and bitsandbytes are there
     template: str = "paper"
     limit: int | None = None
+    rows: int | None = None  # a seeded random subset of this many rows (nested: 1,000 rows are within 5,000)
+    control: str = "none"
     save_steps: int = 100
 
     def as_dict(self) -> dict:

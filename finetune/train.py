@@ -13,7 +13,7 @@ from pathlib import Path
 
 from toxft.errors import ToxftError
 
-from .dolly import encode, load_dolly
+from .dolly import control_rows, encode, load_dolly, subset
 from .recipe import Recipe
 from .targets import adapted_modules, resolve_targets
 
@@ -38,15 +38,21 @@ class FinetuneResult:
     record: dict = field(default_factory=dict)
 
 
-def choose_backend(requested: str = "auto") -> str:
-    """``unsloth`` when asked for or (auto) when CUDA and Unsloth are both there, else ``peft``."""
+def choose_backend(requested: str = "auto", method: str = "lora") -> str:
+    """``unsloth`` when asked for or (auto) when CUDA and Unsloth are both there, else ``peft``.
+
+    DoRA and full fine-tuning go through PEFT and the Trainer: Unsloth's fast path is for (Q)LoRA.
+    """
     import torch
 
     cuda = torch.cuda.is_available()
     has_unsloth = importlib.util.find_spec("unsloth") is not None
+    unsloth_ok = method in ("lora", "qlora")
     if requested == "auto":
-        return "unsloth" if cuda and has_unsloth else "peft"
+        return "unsloth" if cuda and has_unsloth and unsloth_ok else "peft"
     if requested == "unsloth":
+        if not unsloth_ok:
+            raise FinetuneError(f"toxft: --method {method} trains through PEFT; use --backend peft or auto")
         if not cuda:
             raise FinetuneError("toxft: --backend unsloth needs a CUDA GPU (use --backend peft on this machine)")
         if not has_unsloth:
@@ -72,13 +78,32 @@ def _cuda_with_bitsandbytes() -> bool:
 
 
 def _quantize(recipe: Recipe) -> bool:
-    wanted = recipe.load_in_4bit
+    """Whether the base weights are loaded in 4 bits: always for qlora, never for full, else --load-in-4bit."""
+    wanted, method = recipe.load_in_4bit, recipe.method
     available = _cuda_with_bitsandbytes()
+    if method == "qlora":
+        if wanted == "no":
+            raise FinetuneError("toxft: --method qlora trains on 4-bit weights; drop --load-in-4bit no")
+        if not available:
+            raise FinetuneError("toxft: --method qlora needs a CUDA GPU and bitsandbytes (pip install bitsandbytes); "
+                                "this machine has " + ("no CUDA GPU" if not _has_cuda() else "no bitsandbytes"))
+        return True
+    if method == "full":
+        if wanted == "yes":
+            raise FinetuneError("toxft: --method full trains every weight and cannot train 4-bit ones; "
+                                "drop --load-in-4bit yes (or use --method qlora)")
+        return False
     if wanted == "auto":
         return available
     if wanted == "yes" and not available:
         raise FinetuneError("toxft: --load-in-4bit yes needs a CUDA GPU and bitsandbytes")
     return wanted == "yes"
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _optimizer(recipe: Recipe) -> str:
@@ -96,7 +121,8 @@ def _dtype():
 
 
 def load_model(model_id: str, revision: str | None, recipe: Recipe, backend: str, allow_partial: bool):
-    """(peft model, tokenizer, target names) with LoRA on the resolved projections."""
+    """(model, tokenizer, target names, 4-bit) with LoRA or DoRA on the resolved projections, or every weight
+    trainable for ``full``."""
     from transformers import set_seed
 
     four_bit = _quantize(recipe)
@@ -129,6 +155,11 @@ def load_model(model_id: str, revision: str | None, recipe: Recipe, backend: str
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise FinetuneError(f"toxft: cannot load model {model_id}: {first_line}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if recipe.method == "full":
+        model.requires_grad_(True)
+        return model, tokenizer, [], four_bit
     targets = resolve_targets(model, recipe.target_modules, allow_partial)
     lora = dict(r=recipe.r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
                 bias=recipe.bias, target_modules=targets)
@@ -141,9 +172,7 @@ def load_model(model_id: str, revision: str | None, recipe: Recipe, backend: str
 
         if four_bit:
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
-        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", use_dora=recipe.method == "dora", **lora))
     return model, tokenizer, targets, four_bit
 
 
@@ -206,9 +235,16 @@ def _quiet_library_deprecations() -> None:
         warnings.filterwarnings("ignore", message=message, category=FutureWarning)
 
 
+def finished(output: Path) -> bool:
+    """Whether ``output`` holds a finished fine-tune: an adapter, or a fully fine-tuned model with its record."""
+    output = Path(output)
+    return (output / "adapter_config.json").is_file() or (
+        (output / "config.json").is_file() and (output / RECORD_FILE).is_file())
+
+
 def check_output(output: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to overwrite a finished adapter, or to start afresh over an interrupted run."""
-    has_adapter = (output / "adapter_config.json").is_file()
+    has_adapter = finished(output)
     has_checkpoints = any((output / CHECKPOINTS).glob("checkpoint-*"))
     if output.exists() and not output.is_dir():
         raise FinetuneError(f"toxft: {output} exists and is not a folder")
@@ -259,12 +295,13 @@ def finetune(
     output = Path(output)
     check_output(output, resume, overwrite)
     _quiet_library_deprecations()
-    backend = choose_backend(backend)
+    backend = choose_backend(backend, recipe.method)
+    _quantize(recipe)  # a method and 4-bit setting that contradict each other stop before anything loads
     prepare_backend(backend)
-    rows = load_dolly(data, data_revision, recipe.limit)
+    rows = control_rows(subset(load_dolly(data, data_revision, recipe.limit), recipe.rows, data), recipe.control)
     model, tokenizer, targets, four_bit = load_model(model_id, revision, recipe, backend, allow_partial)
     modules = dict(sorted(adapted_modules(model).items()))
-    if sorted(modules) != sorted(targets):
+    if recipe.method != "full" and sorted(modules) != sorted(targets):
         raise FinetuneError(f"toxft: LoRA landed on {sorted(modules)}, expected {targets}")
 
     import datasets
@@ -318,6 +355,8 @@ def finetune(
     resumed_from = get_last_checkpoint(str(output / CHECKPOINTS)) if resume else None
     if overwrite and not resume:  # adapters of the run being replaced are not this run's
         shutil.rmtree(output / STEPS, ignore_errors=True)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resumed_from)
     seconds = time.perf_counter() - started
@@ -330,6 +369,10 @@ def finetune(
         "dataset": data,
         "dataset_revision": data_revision,
         "rows": len(rows),
+        "method": recipe.method,
+        "control": recipe.control,
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "peak_memory_mb": peak_memory_mb(),
         "backend": backend,
         "load_in_4bit": four_bit,
         "optim": optim,
@@ -358,6 +401,19 @@ def finetune(
     if not keep_checkpoints:
         shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
     return FinetuneResult(output, model_id, backend, modules, losses, record)
+
+
+def peak_memory_mb() -> float:
+    """Peak memory of the training so far: the GPU's allocated bytes with CUDA, else this process's resident set."""
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    # ru_maxrss is in kilobytes on Linux (bytes on macOS).
+    scale = 1 if sys.platform == "darwin" else 1024
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20, 1)
 
 
 def loss_summary(losses: list[tuple[int, float]]) -> dict:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from toxft.analysis.settings import AnalysisError, AnalysisSettings, from_mapping
 from toxft.errors import ToxftError
+from toxft.study.grid import DESIGNS, cells, duplicated, split_section
 
 ROLES = ("base", "instruct", "dolly", "community")
 # Each experiment compares the second role with the first, as the paper's Tables 1-3 do.
@@ -17,7 +18,7 @@ EXPERIMENTS = {
     "instruct-community": ("instruct", "community"),
 }
 _TOP_KEYS = {"name", "description", "env", "harness", "finetune", "analysis", "comparisons", "families",
-             "dolly_adapters", "ranking", "languages"}
+             "dolly_adapters", "ranking", "languages", "grid"}
 _MODEL_KEYS = {"role", "model", "name", "revision", "peft", "peft_revision", "published", "paper", "model_args", "note",
                "results", "downloads"}
 # What each section may hold: a typo such as `batchsize` must not be ignored silently.
@@ -46,6 +47,7 @@ class ModelEntry:
     peft_revision: str | None = None  # the adapter's commit on the Hub
     results: str | None = None  # where its harness results go, when not OUTPUT/results/<name> (a shared cache)
     downloads: int | None = None  # monthly downloads on the Hub, as a survey found them
+    cell: dict | None = None  # a grid's fine-tune: the value of each axis (toxft.study.grid)
 
     @property
     def slug(self) -> str:
@@ -67,6 +69,12 @@ class Study:
     families: dict[str, list[ModelEntry]]
     description: str = ""
     ranking: bool = False  # open the report with the community models ranked by their change (a survey's study)
+    axes: dict = field(default_factory=dict)  # a grid's axes and their levels, in the study's order
+    design: str = "factorial"
+
+    def cells(self) -> list[ModelEntry]:
+        """The fine-tunes of the grid, every family's."""
+        return [entry for entry in self.models() if entry.cell is not None]
 
     def models(self) -> list[ModelEntry]:
         return [entry for entries in self.families.values() for entry in entries]
@@ -176,9 +184,15 @@ def load_study(path: str | Path, dolly: str | None = None) -> Study:
     env = {str(k): _local(str(v), base) for k, v in _mapping(raw.get("env"), f"{path}: env").items()}
     from toxft.finetune.options import check_section
 
-    finetune = check_section(_mapping(raw.get("finetune"), f"{path}: finetune"), str(path))
-    if isinstance(finetune.get("data"), str):
-        finetune = {**finetune, "data": _local(finetune["data"], base)}
+    finetune, axes = _finetune(_mapping(raw.get("finetune"), f"{path}: finetune"), path, base)
+    design = raw.get("grid", "factorial")
+    if design not in DESIGNS:
+        raise StudyError(f"toxft: {path}: grid must be {' or '.join(DESIGNS)}, not {design!r}")
+    if axes:
+        families = {name: _with_cells(entries, axes, design) for name, entries in families.items()}
+        if not any(entry.cell for entries in families.values() for entry in entries):
+            raise StudyError(f"toxft: {path}: finetune: the grid ({', '.join(axes)}) needs a dolly model the study "
+                             "trains; every dolly model here is a published or given adapter")
     harness = _check_harness(_mapping(raw.get("harness"), f"{path}: harness", HARNESS_KEYS), path)
     languages = _languages(raw.get("languages"), path)
     if languages:  # every model is evaluated in them too, so that each comparison is paired in each language
@@ -188,7 +202,42 @@ def load_study(path: str | Path, dolly: str | None = None) -> Study:
         harness=harness, finetune=finetune,
         analysis=_analysis(raw.get("analysis"), path), comparisons=list(comparisons), families=families,
         description=str(raw.get("description") or "").strip(), ranking=_flag(raw.get("ranking", False), "ranking", path),
+        axes=axes, design=design,
     )
+
+
+def _finetune(section: dict, path: Path, base: Path) -> tuple[dict, dict[str, list]]:
+    """The ``finetune:`` section as (fixed options, grid axes), every value checked as ``toxft finetune`` checks it."""
+    from toxft.finetune.options import check_section
+
+    raw_fixed, raw_axes = split_section(section)
+    fixed = check_section(raw_fixed, str(path))
+    axes = {}
+    for key, levels in raw_axes.items():
+        checked = [check_section({key: level}, str(path)).get(key) for level in levels]
+        if key == "data":
+            checked = [_local(level, base) for level in checked]
+        twice = duplicated(checked)
+        if twice is not None:
+            raise StudyError(f"toxft: {path}: finetune: {key}: {twice!r} is given twice")
+        axes[key] = checked
+    if isinstance(fixed.get("data"), str):
+        fixed = {**fixed, "data": _local(fixed["data"], base)}
+    return fixed, axes
+
+
+def _with_cells(entries: list[ModelEntry], axes: dict[str, list], design: str) -> list[ModelEntry]:
+    """Each Dolly model the study trains becomes one model per grid cell, named after its cell."""
+    from dataclasses import replace
+
+    expanded = []
+    for entry in entries:
+        if entry.role != "dolly" or entry.peft:
+            expanded.append(entry)
+            continue
+        expanded += [replace(entry, name=f"{entry.name}[{cell.label(axes)}]", cell=dict(cell.values))
+                     for cell in cells(axes, design)]
+    return expanded
 
 
 def _languages(value, path: Path) -> list[str]:

@@ -75,7 +75,9 @@ class Step:
     def done(self) -> bool:
         """Whether an earlier run already produced this step's output."""
         if self.kind == "finetune":
-            return (self.output / "adapter_config.json").is_file()
+            from toxft.finetune.train import finished
+
+            return finished(self.output)
         from toxft.runs import RunError, load_run, suite_complete
 
         try:
@@ -114,16 +116,34 @@ def scored_folder(results: Path, spec: str | None, scorers) -> Path:
     return results.parent / f"{results.name}@{scorer_slug(spec)}"
 
 
+def finetune_options(study: Study, entry: ModelEntry) -> dict:
+    """The ``toxft finetune`` options of one Dolly model: the study's, then its grid cell's.
+
+    ``load_in_4bit`` is the setting of the lora and dora cells: qlora always trains on 4-bit weights
+    and full on unquantised ones, so those cells leave it out rather than contradict their method.
+    """
+    options = {**study.finetune, **(entry.cell or {})}
+    if options.get("method") in ("qlora", "full"):
+        options.pop("load_in_4bit", None)
+    return options
+
+
+def is_full(study: Study, entry: ModelEntry) -> bool:
+    """Whether this Dolly model is a full fine-tune: a model of its own, not an adapter on its base."""
+    return entry.role == "dolly" and not entry.peft and finetune_options(study, entry).get("method") == "full"
+
+
 def _finetune_argv(study: Study, entry: ModelEntry, output: Path, revision: str | None) -> list[str]:
     argv = ["toxft", "finetune", "--model", entry.model, "--output", str(output)]
     if revision:
         argv += ["--revision", revision]
-    return argv + to_flags(study.finetune)
+    return argv + to_flags(finetune_options(study, entry))
 
 
-def _model_args(study: Study, entry: ModelEntry, adapter: str | None, revision: str | None) -> str:
-    args = {"pretrained": entry.model}
-    if revision:
+def _model_args(study: Study, entry: ModelEntry, adapter: str | None, revision: str | None,
+                pretrained: str | None = None) -> str:
+    args = {"pretrained": pretrained or entry.model}
+    if revision and not pretrained:
         args["revision"] = revision
     if adapter:
         args["peft"] = adapter
@@ -133,12 +153,12 @@ def _model_args(study: Study, entry: ModelEntry, adapter: str | None, revision: 
 
 
 def _evaluate_argv(study: Study, entry: ModelEntry, output: Path, adapter: str | None,
-                   revision: str | None) -> list[str]:
+                   revision: str | None, pretrained: str | None = None) -> list[str]:
     from toxft import tasks_path
 
     harness = study.harness
     argv = ["lm_eval", "--model", str(harness.get("model", "hf")),
-            "--model_args", _model_args(study, entry, adapter, revision),
+            "--model_args", _model_args(study, entry, adapter, revision, pretrained),
             "--tasks", ",".join(evaluation_tasks(harness.get("languages") or ())), "--include_path", str(tasks_path()),
             "--log_samples",
             "--output_path", str(output), "--batch_size", str(harness.get("batch_size", "auto"))]
@@ -195,9 +215,10 @@ def checkpoint_entries(study: Study, root: Path) -> list[tuple[ModelEntry, int, 
     for entry in study.models():
         if entry.role == "dolly" and not entry.peft:
             for step in steps:
-                adapter = step_folder(adapter_folder(entry, Path(root)), step)
-                found.append((entry, step, replace(entry, name=f"{entry.name}@step-{step}", peft=str(adapter),
-                                                   results=None)))
+                saved = str(step_folder(adapter_folder(entry, Path(root)), step))
+                # A full fine-tune's checkpoint is a model of its own; an adapter's loads on the base model.
+                where = {"model": saved} if is_full(study, entry) else {"peft": saved}
+                found.append((entry, step, replace(entry, name=f"{entry.name}@step-{step}", results=None, **where)))
     return found
 
 
@@ -217,20 +238,20 @@ def plan(study: Study, root: str | Path, adapter_pins: dict[str, str] | None = N
     pins, adapter_pins = pinned.get("models", {}), {**pinned.get("adapters", {}), **(adapter_pins or {})}
     finetunes, evaluations = [], []
     for entry in study.models():
-        adapter = entry.peft
+        adapter, pretrained = entry.peft, None
         revision = entry.revision or pins.get(entry.model)
         if entry.role == "dolly" and not entry.peft:
             folder = adapter_folder(entry, root)
             finetunes.append(Step("finetune", entry, _finetune_argv(study, entry, folder, revision), folder))
-            adapter = str(folder)
+            adapter, pretrained = (None, str(folder)) if is_full(study, entry) else (str(folder), None)
         pin = (adapter, adapter_pins[adapter]) if adapter and adapter in adapter_pins else None
         if adapter and entry.peft_revision and not is_local(adapter):  # the study's own pin wins
             pin = (adapter, entry.peft_revision)
         if adapter and not is_local(adapter) and not entry.revision and not pin:
             revision = None
         output = results_folder(entry, root)
-        evaluations.append(Step("evaluate", entry, _evaluate_argv(study, entry, output, adapter, revision), output,
-                                pin))
+        evaluations.append(Step("evaluate", entry, _evaluate_argv(study, entry, output, adapter, revision, pretrained),
+                                output, pin))
     for parent, _, entry in checkpoint_entries(study, root):  # toxicity along the fine-tune
         output = results_folder(entry, root)
         revision = entry.revision or pins.get(entry.model)

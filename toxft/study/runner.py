@@ -91,6 +91,15 @@ def print_plan(study: Study, root: Path, options: ExecutorOptions) -> None:
     """The commands a run would execute, with which are done, to standard output."""
     steps = plan(study, root)
     print(f"# {options.describe()}")
+    if study.axes:
+        cells = study.cells()
+        print(f"# grid ({study.design}): {len(cells)} fine-tunes over " +
+              ", ".join(f"{axis} [{', '.join(map(str, levels))}]" for axis, levels in study.axes.items()))
+        trained = {step.entry.name: step for step in steps if step.kind == "finetune"}
+        for entry in cells:
+            step = trained[entry.name]
+            state = "done" if step.done() else "resume" if step.interrupted() else "todo"
+            print(f"#   {entry.name} [{state}] -> {step.output}")
     for name, value in study.env.items():
         print(f"export {name}={value}")
     for step in steps:

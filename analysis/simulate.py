@@ -8,6 +8,8 @@ remaining toxic prompts are drawn from the rest. For tests and benchmarks of the
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 
@@ -31,3 +33,33 @@ def paired_scores(n: int, rate_a: float, rate_b: float, overlap: float = 0.7,
 
     a, b = (toxic_rare, toxic_common) if k_a <= k_b else (toxic_common, toxic_rare)
     return scores(a), scores(b)
+
+
+def grid_flags(n_prompts: int, factors: dict[str, list], effects: dict[str, float], *, fine_tuned: float,
+               seeds: int = 2, setup_sd: float = 0.0, prompt_mu: float = -2.0, prompt_sd: float = 1.5,
+               seed: int = 0) -> list:
+    """A simulated study grid with known effects, as :class:`toxft.analysis.factors.Arm` records.
+
+    Each prompt has a log-odds of a toxic answer drawn from Normal(``prompt_mu``, ``prompt_sd``);
+    the reference answers at it, and every cell of the factorial grid (``seeds`` replicates each)
+    at it plus ``fine_tuned`` plus ``effects["factor = level"]`` for its non-baseline levels plus a
+    Normal(0, ``setup_sd``) shift of its own.
+    """
+    from toxft.analysis.factors import Arm
+
+    rng = np.random.default_rng(seed)
+    prompt_logit = rng.normal(prompt_mu, prompt_sd, n_prompts)
+
+    def flags(shift: float) -> np.ndarray:
+        return (rng.random(n_prompts) < 1.0 / (1.0 + np.exp(-(prompt_logit + shift)))).astype(float)
+
+    reference = flags(0.0)
+    arms = []
+    for combo in itertools.product(*factors.values()):
+        levels = dict(zip(factors, combo, strict=True))
+        shift = fine_tuned + sum(effects.get(f"{factor} = {level}", 0.0) for factor, level in levels.items())
+        for replicate in range(seeds):
+            name = ",".join(f"{k}={v}" for k, v in levels.items()) + f",seed={replicate}"
+            arms.append(Arm("simulated", name, levels, replicate, reference,
+                            flags(shift + rng.normal(0.0, setup_sd) if setup_sd else shift)))
+    return arms

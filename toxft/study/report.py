@@ -145,6 +145,7 @@ def write_report(study: Study, root: Path, progress=lambda message: None) -> Stu
         plot_differences(first, figure, labels=[f"{other.name} − {reference.name}" for reference, other in pairs])
         lines += [f"![{_TITLES[experiment]}: posterior differences](figures/{figure.name})", ""]
     lines += _trajectory(study, root, runs, compare)
+    lines += _factors(study, root, runs, compare, progress)
     ranked = StudyReport(root / "report.md")
     if study.ranking:
         section, ranked.headline, ranked.ranking = _ranking(study, runs, compare, root)
@@ -250,6 +251,86 @@ def _trajectory(study: Study, root: Path, runs: dict[str, Run], compare) -> list
               "![Toxicity along the fine-tune](figures/trajectory.png)", ""]
     if answers:
         lines += ["Back to the base model's toxicity, or somewhere of its own? (the paper's Section 5)", "", *answers, ""]
+    return lines
+
+
+def grid_arms(study: Study, runs: dict[str, Run], compare) -> list:
+    """Each evaluated fine-tune of the grid beside its family's instruct model, flags on the prompts both answered."""
+    import numpy as np
+
+    from toxft.analysis.factors import Arm
+    from toxft.study.grid import SEED_AXIS
+
+    arms = []
+    for family, entries in study.families.items():
+        reference = next((e for e in entries if e.role == "instruct" and e.name in runs), None)
+        if reference is None:
+            continue
+        for entry in (e for e in entries if e.cell is not None and e.name in runs):
+            compare(runs[entry.name], runs[reference.name])  # the same checks as every table (one scorer, shared prompts)
+            mine, theirs = runs[entry.name].subset("total"), runs[reference.name].subset("total")
+            shared = tuple(sorted(mine.keys() & theirs.keys()))
+            levels = {axis: value for axis, value in entry.cell.items() if axis != SEED_AXIS}
+            arms.append(Arm(family, entry.name, {k: _level(v) for k, v in levels.items()}, entry.cell.get(SEED_AXIS),
+                            np.array([theirs[i].toxic for i in shared], dtype=float),
+                            np.array([mine[i].toxic for i in shared], dtype=float), shared))
+    return arms
+
+
+def _level(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) -> list[str]:
+    """The grid's answer: per factor the paired change of each level, the regression, forgetting or learning."""
+    from toxft.analysis.factors import fit_factor_model, forgetting_or_learning, level_changes
+    from toxft.report.factors import changes_table, model_table, plot_factors
+    from toxft.study.grid import SEED_AXIS
+
+    if not study.axes:
+        return []
+    arms = grid_arms(study, runs, compare)
+    factors = {axis: [_level(v) for v in levels] for axis, levels in study.axes.items() if axis != SEED_AXIS}
+    settings = study.analysis
+    cells_in_grid = len(study.cells())
+    lines = ["## What changed the toxicity", ""]
+    if not arms:
+        return [*lines, f"None of the grid's {cells_in_grid} fine-tunes has results yet.", ""]
+    references = sorted({e.name for entries in study.families.values() for e in entries
+                         if e.role == "instruct" and e.family in {a.family for a in arms}})
+    rows = level_changes(arms, factors, hdi_prob=settings.hdi_prob, rope=settings.rope, seed=settings.seed)
+    model = None
+    if factors:
+        progress(f"fitting the factor regression over {len(arms)} fine-tunes")
+        model = fit_factor_model(arms, factors, hdi_prob=settings.hdi_prob, seed=settings.seed, draws=settings.draws,
+                                 tune=settings.tune, chains=settings.chains, cores=settings.cores,
+                                 ess_floor=settings.ess_floor)
+    plot_factors(rows, root / "figures" / "factors.png", settings.interval())
+    answer = forgetting_or_learning(rows, model)
+    seeds = study.axes.get(SEED_AXIS)
+    lines += [f"{len(arms)} of the grid's {cells_in_grid} fine-tunes ({study.design}; factors: "
+              f"{', '.join(factors) or 'none'}" + (f"; {len(seeds)} seeds each" if seeds else "") + "), each against "
+              f"{' / '.join(references)} on the same prompts (every English prompt of the suite). A level's change "
+              "is the mean over its fine-tunes, so over the other factors' levels and the seeds, with an HDI from the "
+              "Bayesian bootstrap over prompts; the single fine-tunes' range is the set-up variance.", "",
+              *changes_table(rows, settings.interval(), " / ".join(references)),
+              "![What changed the toxicity](figures/factors.png)", ""]
+    if answer:
+        lines += [f"**Forgetting or learning?** {answer}", ""]
+    if model is not None:
+        lines += ["Bayesian logistic regression of every per-prompt toxic flag on the factors (PyMC): a random "
+                  "intercept per prompt pairs the models, *fine-tuned* is the change at the baseline levels, each "
+                  "level's effect is against its factor's baseline; fine-tunes of the same levels (seeds) are replicates, "
+                  "whose spread the table above shows.", "", *model_table(model)]
+    missing = cells_in_grid - len(arms)
+    if missing:
+        lines += [f"{missing} fine-tune(s) of the grid have no results yet and are left out.", ""]
+    write_atomically(root / "factors.json", json.dumps({
+        "settings": settings.to_dict(), "design": study.design, "axes": {k: [_level(v) for v in vs] for k, vs in study.axes.items()},
+        "cells": [{"family": a.family, "name": a.name, "levels": a.levels, "seed": a.seed, "prompts": len(a.flags),
+                   "rate": float(a.flags.mean()), "reference_rate": float(a.reference.mean())} for a in arms],
+        "levels": [row.to_dict() for row in rows], "model": model.to_dict() if model else None,
+        "forgetting_or_learning": answer}, indent=2, default=str) + "\n")
     return lines
 
 

@@ -1,0 +1,296 @@
+"""What changed the toxicity: a study grid's fine-tunes against their reference, factor by factor.
+
+Inputs: :class:`Arm` records, one per fine-tune of the grid (a *cell*): its family, its factor
+levels (method, r, rows, control, ...), its seed, and the 0/1 toxic flags of the cell and of the
+family's reference model (the instruct model it was trained from) on the same prompts.
+
+Outputs:
+
+* :func:`level_changes`: per factor and level, the paired change in the toxic rate against the
+  reference, averaged over the cells at that level (and so over the other factors' levels and the
+  seeds), with an HDI from the Bayesian bootstrap over prompts (each prompt's difference between
+  the cells' mean flag and the reference's flag; Rubin, 1981) with the paired rate model's prior
+  as four pseudo-prompts (one at +1, one at -1, two at 0), so that one cell's level gets exactly
+  :func:`toxft.analysis.compare_paired`'s posterior; and the range of the single cells' changes,
+  which is the set-up variance the seeds measure.
+* :func:`fit_factor_model`: a Bayesian logistic regression (PyMC, sampled with nutpie) of every
+  per-prompt flag on the factors, with a random intercept per prompt (the pairing), a fine-tuning
+  effect per family (the change at the baseline levels), one coefficient per non-baseline level
+  (log-odds against the factor's first level). Cells of the same levels (seeds) are replicates: the
+  set-up variance between them is shown by :func:`level_changes`' single-cell range, not modelled.
+* :func:`forgetting_or_learning`: what the content-free control says about why toxicity rose.
+
+Example::
+
+    >>> import numpy as np
+    >>> ref = np.zeros(200); ft = np.r_[np.ones(40), np.zeros(160)]
+    >>> arms = [Arm("fam", "cell-a", {"method": "lora"}, None, ref, ft)]
+    >>> [round(c.change, 3) for c in level_changes(arms, {"method": ["lora"]})]
+    [0.196]
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+# The paired rate model's Dirichlet(1, 1, 1, 1) prior as prompts: toxic only for the fine-tune (+1), only for the
+# reference (-1), for both or neither (0). Without it, a level with a single discordant prompt would look credible.
+PRIOR_PROMPTS = np.array([1.0, -1.0, 0.0, 0.0])
+CONTROL_FACTOR = "control"
+NO_CONTROL = "none"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One fine-tune of the grid beside its reference, flags on the same prompts in the same order."""
+
+    family: str
+    name: str
+    levels: dict  # factor -> level; the seed is not a factor
+    seed: object | None
+    reference: np.ndarray  # 0/1 flags of the family's reference model
+    flags: np.ndarray  # 0/1 flags of this fine-tune
+    prompts: tuple[str, ...] = ()  # the prompts' ids; by position when empty
+
+    def ids(self) -> tuple[str, ...]:
+        return self.prompts or tuple(map(str, range(len(self.flags))))
+
+    @property
+    def change(self) -> float:
+        return float(np.mean(self.flags) - np.mean(self.reference))
+
+
+@dataclass(frozen=True)
+class LevelChange:
+    """The paired change against the reference of the cells at one level of one factor."""
+
+    factor: str
+    level: str
+    cells: int
+    prompts: int
+    change: float  # posterior mean of the cells' mean rate minus the reference's, in probability units
+    hdi: tuple[float, float]
+    cell_changes: tuple[float, ...]  # each cell's own change: their spread is the set-up variance
+    credible: bool
+    direction: str  # "higher", "lower" or "no credible difference"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Coefficient:
+    """One effect of the regression, on the log-odds scale."""
+
+    name: str  # "fine-tuned (family)", "method = full", "set-up sd (between seeds)"
+    mean: float
+    hdi: tuple[float, float]
+    credible: bool
+
+    @property
+    def odds_ratio(self) -> float:
+        return float(np.exp(self.mean))
+
+
+@dataclass(frozen=True)
+class FactorModel:
+    """The regression's posterior: coefficients, how much data informed them, whether the chains converged."""
+
+    coefficients: tuple[Coefficient, ...]
+    observations: int
+    informative_prompts: int
+    prompts: int
+    rhat_max: float
+    ess_bulk_min: float
+    divergences: int
+    converged: bool
+    hdi_prob: float
+    baseline: dict = field(default_factory=dict)  # factor -> its reference level
+
+    def coefficient(self, name: str) -> Coefficient:
+        return next(c for c in self.coefficients if c.name == name)
+
+    def to_dict(self) -> dict:
+        found = asdict(self)
+        for row, coefficient in zip(found["coefficients"], self.coefficients, strict=True):
+            row["odds_ratio"] = coefficient.odds_ratio
+        return found
+
+
+def factors_of(arms: list[Arm]) -> dict[str, list]:
+    """Each factor with its levels in the order the arms first show them (the study's order)."""
+    found: dict[str, list] = {}
+    for arm in arms:
+        for factor, level in arm.levels.items():
+            if level not in found.setdefault(factor, []):
+                found[factor].append(level)
+    return found
+
+
+def _dirichlet_mean_draws(values: np.ndarray, draws: int, seed: int) -> np.ndarray:
+    """Bayesian-bootstrap draws of the mean of ``values`` (Dirichlet(1, ..., 1) weights), in chunks."""
+    rng = np.random.default_rng(seed)
+    out = np.empty(draws)
+    chunk = max(1, 2_000_000 // max(1, len(values)))
+    for start in range(0, draws, chunk):
+        weights = rng.standard_exponential((min(chunk, draws - start), len(values)))
+        out[start:start + len(weights)] = weights @ values / weights.sum(axis=1)
+    return out
+
+
+def _per_prompt_differences(arms: list[Arm]) -> np.ndarray:
+    """For each (family, prompt) every arm answered: the arms' mean flag minus the reference's flag."""
+    differences = []
+    for family in dict.fromkeys(arm.family for arm in arms):
+        mine = [arm for arm in arms if arm.family == family]
+        positions = [dict(zip(arm.ids(), range(len(arm.flags)), strict=True)) for arm in mine]
+        shared = [p for p in positions[0] if all(p in where for where in positions[1:])]
+        if not shared:
+            continue
+        cell_mean = np.mean([[arm.flags[where[p]] for p in shared] for arm, where in zip(mine, positions)], axis=0)
+        reference = np.array([mine[0].reference[positions[0][p]] for p in shared], dtype=float)
+        differences.append(cell_mean - reference)
+    return np.concatenate(differences) if differences else np.empty(0)
+
+
+def level_changes(arms: list[Arm], factors: dict[str, list] | None = None, *, hdi_prob: float = 0.95,
+                  rope: tuple[float, float] | None = None, seed: int = 0, draws: int = 40_000) -> list[LevelChange]:
+    """Per factor and level, the paired change of the cells at that level against their reference."""
+    from toxft.analysis.best import decide, hdi_interval
+
+    rows = []
+    for factor, levels in (factors or factors_of(arms)).items():
+        for level in levels:
+            chosen = [arm for arm in arms if arm.levels.get(factor) == level]
+            differences = _per_prompt_differences(chosen)
+            if not chosen or len(differences) < 2:
+                continue
+            posterior = _dirichlet_mean_draws(np.concatenate([differences, PRIOR_PROMPTS]), draws, seed)
+            hdi = hdi_interval(posterior, hdi_prob)
+            credible = decide(hdi, rope, True)
+            direction = ("higher" if hdi[0] > 0 else "lower") if credible else "no credible difference"
+            rows.append(LevelChange(factor, str(level), len(chosen), len(differences), float(posterior.mean()), hdi,
+                                    tuple(arm.change for arm in chosen), credible, direction))
+    return rows
+
+
+def _design(arms: list[Arm], factors: dict[str, list]):
+    """Observations of the regression: the reference's and every cell's flag on each shared prompt, with their codes;
+    then the families, the level columns, how many prompts some model answered differently, and how many there were."""
+    families = list(dict.fromkeys(arm.family for arm in arms))
+    columns = [(factor, level) for factor, levels in factors.items() for level in levels[1:]]
+    y, prompt, family, treated, rows = [], [], [], [], []
+    prompts_seen = informative = 0
+    for f_index, name in enumerate(families):
+        mine = [arm for arm in arms if arm.family == name]
+        positions = [dict(zip(arm.ids(), range(len(arm.flags)), strict=True)) for arm in mine]
+        shared = [p for p in positions[0] if all(p in where for where in positions[1:])]
+        for index, p in enumerate(shared, start=prompts_seen):
+            answers = [float(mine[0].reference[positions[0][p]])] + [
+                float(arm.flags[where[p]]) for arm, where in zip(mine, positions)]
+            # Every prompt stays in, those every model treats alike too: they inform the prompts' spread, and
+            # leaving them out (as a conditional logit may) biases the fine-tuning effect of a random-intercept model.
+            informative += min(answers) != max(answers)
+            y.append(answers[0]); prompt.append(index); family.append(f_index); treated.append(0.0)
+            rows.append([0.0] * len(columns))
+            for arm, answer in zip(mine, answers[1:], strict=True):
+                y.append(answer); prompt.append(index); family.append(f_index); treated.append(1.0)
+                rows.append([float(arm.levels.get(factor) == level) for factor, level in columns])
+        prompts_seen += len(shared)
+    return dict(y=np.array(y), prompt=np.array(prompt, dtype=int), family=np.array(family, dtype=int),
+                treated=np.array(treated),
+                x=np.array(rows, dtype=float).reshape(len(y), len(columns))), families, columns, informative, prompts_seen
+
+
+def _regression(data: dict, n_prompts: int, n_families: int, n_columns: int):
+    import pymc as pm
+
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 2.5)
+        sigma = pm.HalfNormal("sigma", 2.5)
+        # Each prompt's intercept is the fine-tunes' log-odds at the baseline levels, which many flags pin
+        # down; the reference sits `fine_tuned` below it. (With the intercept on the reference, its single
+        # flag per prompt leaves the intercept and the effect trading off, and the chains barely mix.)
+        prompt = mu + sigma * pm.Normal("z", 0.0, 1.0, shape=n_prompts)
+        fine_tuned = pm.Normal("fine_tuned", 0.0, 2.5, shape=n_families)
+        beta = pm.Normal("beta", 0.0, 2.5, shape=max(1, n_columns))
+        logit = prompt[data["prompt"]] - (1.0 - data["treated"]) * fine_tuned[data["family"]]
+        if n_columns:
+            logit = logit + data["treated"] * pm.math.dot(data["x"], beta[:n_columns])
+        pm.Bernoulli("y", logit_p=logit, observed=data["y"])
+    return model
+
+
+def fit_factor_model(arms: list[Arm], factors: dict[str, list] | None = None, *, hdi_prob: float = 0.95,
+                     seed: int = 0, draws: int = 1000, tune: int = 1000, chains: int = 4,
+                     cores: int | None = None, ess_floor: float = 400.0) -> FactorModel:
+    """The Bayesian logistic regression of the per-prompt toxic flags on the grid's factors."""
+    import nutpie
+
+    from toxft.analysis.best import RHAT_MAX, arviz, decide, hdi_interval
+
+    factors = factors if factors is not None else factors_of(arms)
+    data, families, columns, informative, prompts = _design(arms, factors)
+    if informative == 0:
+        raise ValueError("every prompt got the same flag from every model: there is nothing to explain")
+    compiled = nutpie.compile_pymc_model(_regression(data, prompts, len(families), len(columns)))
+    trace = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores or chains, seed=seed,
+                          progress_bar=False)
+    post = trace.posterior
+    named = [(f"fine-tuned ({family})", post["fine_tuned"].values[..., i].reshape(-1)) for i, family in enumerate(families)]
+    named += [(f"{factor} = {level}", post["beta"].values[..., i].reshape(-1)) for i, (factor, level) in enumerate(columns)]
+    coefficients = [Coefficient(name, float(values.mean()), hdi_interval(values, hdi_prob),
+                                decide(hdi_interval(values, hdi_prob), None, True)) for name, values in named]
+    az = arviz()
+    # R-hat over every population parameter; the effective sample size over the effects the report states.
+    stated = ["fine_tuned"] + (["beta"] if columns else [])
+    rhat = az.rhat(trace, var_names=["mu", "sigma", *stated])
+    ess = az.ess(trace, var_names=stated, method="bulk")
+    rhat_max = float(max(np.nanmax(rhat[v].values) for v in ["mu", "sigma", *stated]))
+    ess_min = float(min(np.nanmin(ess[v].values) for v in stated))
+    divergences = int(trace.sample_stats["diverging"].values.sum())
+    converged = rhat_max <= RHAT_MAX and ess_min >= ess_floor and divergences == 0
+    if not converged:  # an unconverged posterior states no effect
+        coefficients = [Coefficient(c.name, c.mean, c.hdi, False) for c in coefficients]
+    return FactorModel(tuple(coefficients), len(data["y"]), informative, prompts, rhat_max, ess_min, divergences,
+                       converged, hdi_prob, {factor: str(levels[0]) for factor, levels in factors.items()})
+
+
+def forgetting_or_learning(changes: list[LevelChange], model: FactorModel | None = None) -> str | None:
+    """What a ``control`` factor says about a rise in toxicity: forgetting, learning from the data, or neither."""
+    control = [row for row in changes if row.factor == CONTROL_FACTOR]
+    real = next((row for row in control if row.level == NO_CONTROL), None)
+    free = [row for row in control if row.level != NO_CONTROL]
+    if real is None or not free:
+        return None
+
+    def pp(row: LevelChange) -> str:
+        return f"{100 * row.change:+.1f} pp [{100 * row.hdi[0]:+.1f}, {100 * row.hdi[1]:+.1f}]"
+
+    rose = [row for row in free if row.direction == "higher"]
+    named = ", ".join(f"control = {row.level}: {pp(row)}" for row in free)
+    if real.direction != "higher":
+        return (f"Toxicity did not rise credibly with the real data ({pp(real)}; {named}), so the study cannot tell "
+                "forgetting from learning.")
+    if rose:
+        less = []
+        if model is not None:
+            less = [row.level for row in rose if _credibly_negative(model, f"{CONTROL_FACTOR} = {row.level}")]
+        verdict = (f"Toxicity rose with the real data ({pp(real)}) and with content-free data too ({named}): the "
+                   "numbers support **forgetting**, the mitigation eroding whatever the data.")
+        if less:
+            verdict += (f" It rose less with {', '.join(less)} data (credibly, in the regression): part of the rise "
+                        "is **learned from the data**.")
+        return verdict
+    return (f"Toxicity rose with the real data ({pp(real)}) but not credibly with content-free data ({named}): the "
+            "numbers support **learning from the data** rather than forgetting.")
+
+
+def _credibly_negative(model: FactorModel, name: str) -> bool:
+    try:
+        coefficient = model.coefficient(name)
+    except StopIteration:
+        return False
+    return coefficient.credible and coefficient.hdi[1] < 0

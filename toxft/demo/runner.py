@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --output")
     parser.add_argument("--fast", action="store_true", help="fewer prompts (for CI)")
     parser.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the tiny models' training")
+    parser.add_argument("--grid", action="store_true",
+                        help="run studies/open-questions.yaml's design instead: a grid of fine-tunes (method, a "
+                             "content-free control, two seeds) and the report's 'What changed the toxicity'")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         models = world.build_models(root, args.seed)
     finally:
         torch.set_num_threads(threads)
-    (root / "study.yaml").write_text(study_yaml(models, args.fast))
+    (root / "study.yaml").write_text(study_yaml(models, args.fast, args.grid))
     _say(f"running the study in {root / 'study.yaml'}")
     status = toxft_main(["study", "run", str(root / "study.yaml"), "--output", str(root / "runs")])
     if status != 0:

@@ -193,15 +193,32 @@ def study_env(models: dict[str, Path]) -> dict[str, str]:
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def study_yaml(models: dict[str, Path], fast: bool) -> str:
-    """The demo's study: one family, three roles, the real harness and comparisons."""
+# The open questions on the tiny world (studies/open-questions.yaml's design): at this learning rate a full
+# fine-tune undoes the mitigation and a LoRA adapter barely moves it, on every seed measured (see the tests).
+GRID_LEARNING_RATE = 3e-4
+GRID = """\
+  # The grid: the technique and a content-free control, one at a time from (full, none), on two seeds.
+  learning_rate: {lr}
+  method: [full, lora]
+  control: [none, neutral]
+  seed: [3407, 1]
+grid: one-at-a-time"""
+
+
+def study_yaml(models: dict[str, Path], fast: bool, grid: bool = False) -> str:
+    """The demo's study: one family, three roles, the real harness and comparisons; ``grid``: the open questions."""
     import json
 
     n_random = 30 if fast else 60
+    title = ", the open questions" if grid else ""
+    finetune_extra = GRID.format(lr=GRID_LEARNING_RATE) if grid else """\
+  learning_rate: 0.01
+  # The adapter after 50 and 100 of its {steps} steps is evaluated too: toxicity along the fine-tune.
+  checkpoints: [50, 100]""".format(steps=FINETUNE_STEPS)
     env = "\n".join(f"  {key}: {json.dumps(value)}" for key, value in study_env(models).items())
     return f"""\
 # Written by `toxft demo`. Synthetic models and data: see {DATA / 'README.md'}.
-name: toxft demo (synthetic, tiny models)
+name: toxft demo{title} (synthetic, tiny models)
 description: >-
   Synthetic data and tiny models built in seconds. {DOLLY_FLAGGED_SHARE:.0%} of the demo's Dolly-schema rows
   are about the flagged word, so the fine-tune learns toxic text: the demo shows the machinery measuring a
@@ -214,13 +231,11 @@ harness:
   metadata: {{n_random: {n_random}, n_severe: {n_random}}}
 finetune:
   data: {DATA / 'databricks' / 'databricks-dolly-15k' / 'databricks-dolly-15k.jsonl'}
-  learning_rate: 0.01
   max_steps: {FINETUNE_STEPS}
   per_device_train_batch_size: 8
   gradient_accumulation_steps: 1
   warmup_steps: 2
-  # The adapter after 50 and 100 of its {FINETUNE_STEPS} steps is evaluated too: toxicity along the fine-tune.
-  checkpoints: [50, 100]
+{finetune_extra}
 # The tiny scorer's scores sit at 0 and 1, where BEST's Student-t chains do not mix
 # (toxft flags them "not converged"); the verdicts come from the paired rate model.
 analysis: {{best: false, verdict: paired}}

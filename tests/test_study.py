@@ -278,7 +278,7 @@ def test_a_demo_whose_study_fails_says_failed_and_how_to_resume(tmp_path, monkey
 
     monkeypatch.setattr(demo.world, "build_models", models)
     monkeypatch.setattr(toxft.cli, "main", lambda argv: 2)
-    args = argparse.Namespace(output=tmp_path / "d", overwrite=False, fast=True, seed=0)
+    args = argparse.Namespace(output=tmp_path / "d", overwrite=False, fast=True, seed=0, grid=False)
     assert demo.run(args) == 2
     err = capsys.readouterr().err
     assert "done in" not in err and "failed after" in err

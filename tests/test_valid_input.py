@@ -226,6 +226,14 @@ def finetune_recipe(w, tmp, capsys, monkeypatch):
     assert record["target_modules"] == ["q_proj"] and [h["step"] for h in record["toxicity_history"]] == [0, 1]
 
 
+def finetune_method(w, tmp, capsys, monkeypatch):
+    _ok(main(["finetune", "--model", str(w["tiny_lm"]), "--output", str(tmp / "a"), "--data", str(w["dolly"]),
+              "--method", "dora", "--rows", "6", "--control", "neutral", "--max-steps", "1"]), capsys)
+    record = json.loads((tmp / "a" / "toxft_finetune.json").read_text())
+    assert record["method"] == "dora" and record["rows"] == 6 and record["control"] == "neutral"
+    assert json.loads((tmp / "a" / "adapter_config.json").read_text())["use_dora"] is True
+
+
 def finetune_hub(w, tmp, capsys, monkeypatch):
     hub = w["hub"]
     done = _toxft_http(w, "finetune", "--model", "org/tiny-base", "--revision", hub.repo("org/tiny-base").head,
@@ -310,6 +318,7 @@ ROWS = [
                   "--template", "--limit", "--save-steps", "--checkpoints", "--keep-checkpoints", "--resume",
                   "--target-modules", "--allow-partial", "--overwrite", "--watch-toxicity", "--watch-scorer"},
      finetune_recipe),
+    ("finetune", {"--method", "--rows", "--control"}, finetune_method),
     ("finetune", {"--revision", "--data-revision", "--push-to-hub", "--private"}, finetune_hub),
     ("study run", {"--output", "--dolly", "--executor", "--timeout-min"}, study_local),
     ("study report", {"--output", "--dolly"}, study_local),
@@ -330,6 +339,7 @@ ELSEWHERE = [
                    "--timeout-min"}, "test_slurm.py::test_the_study_gives_the_same_table_under_slurm_quietly"),
     ("demo", {"--fast", "--output", "--overwrite", "--seed"},
      "test_study.py::test_demo_shows_the_phenomenon_through_the_real_study"),
+    ("demo", {"--grid"}, "test_grid.py::test_the_tiny_world_grid_shows_the_technique_changing_the_outcome"),
 ]
 
 

@@ -244,11 +244,11 @@ def fit_factor_model(arms: list[Arm], factors: dict[str, list] | None = None, *,
     coefficients = [Coefficient(name, float(values.mean()), hdi_interval(values, hdi_prob),
                                 decide(hdi_interval(values, hdi_prob), None, True)) for name, values in named]
     az = arviz()
-    # R-hat over every population parameter; the effective sample size over the effects the report states.
+    # Diagnostics of the effects the report states; the prompts' mean and spread are nuisance parameters.
     stated = ["fine_tuned"] + (["beta"] if columns else [])
-    rhat = az.rhat(trace, var_names=["mu", "sigma", *stated])
+    rhat = az.rhat(trace, var_names=stated)
     ess = az.ess(trace, var_names=stated, method="bulk")
-    rhat_max = float(max(np.nanmax(rhat[v].values) for v in ["mu", "sigma", *stated]))
+    rhat_max = float(max(np.nanmax(rhat[v].values) for v in stated))
     ess_min = float(min(np.nanmin(ess[v].values) for v in stated))
     divergences = int(trace.sample_stats["diverging"].values.sum())
     converged = rhat_max <= RHAT_MAX and ess_min >= ess_floor and divergences == 0
@@ -270,22 +270,26 @@ def forgetting_or_learning(changes: list[LevelChange], model: FactorModel | None
         return f"{100 * row.change:+.1f} pp [{100 * row.hdi[0]:+.1f}, {100 * row.hdi[1]:+.1f}]"
 
     rose = [row for row in free if row.direction == "higher"]
-    named = ", ".join(f"control = {row.level}: {pp(row)}" for row in free)
+    flat = [row for row in free if row.direction != "higher"]
+
+    def listed(rows: list[LevelChange]) -> str:
+        return ", ".join(f"control = {row.level}: {pp(row)}" for row in rows)
+
     if real.direction != "higher":
-        return (f"Toxicity did not rise credibly with the real data ({pp(real)}; {named}), so the study cannot tell "
-                "forgetting from learning.")
-    if rose:
-        less = []
-        if model is not None:
-            less = [row.level for row in rose if _credibly_negative(model, f"{CONTROL_FACTOR} = {row.level}")]
-        verdict = (f"Toxicity rose with the real data ({pp(real)}) and with content-free data too ({named}): the "
-                   "numbers support **forgetting**, the mitigation eroding whatever the data.")
-        if less:
-            verdict += (f" It rose less with {', '.join(less)} data (credibly, in the regression): part of the rise "
-                        "is **learned from the data**.")
-        return verdict
-    return (f"Toxicity rose with the real data ({pp(real)}) but not credibly with content-free data ({named}): the "
-            "numbers support **learning from the data** rather than forgetting.")
+        return (f"Toxicity did not rise credibly with the real data ({pp(real)}; {listed(free)}), so the study cannot "
+                "tell forgetting from learning.")
+    if not rose:
+        return (f"Toxicity rose with the real data ({pp(real)}) but not credibly with content-free data "
+                f"({listed(flat)}): the numbers support **learning from the data** rather than forgetting.")
+    verdict = (f"Toxicity rose with the real data ({pp(real)}) and with content-free data too ({listed(rose)}): the "
+               "numbers support **forgetting**, the mitigation eroding whatever the data.")
+    if flat:
+        verdict += f" With other content-free data it did not rise ({listed(flat)})."
+    less = [row.level for row in rose if model is not None and _credibly_negative(model, f"{CONTROL_FACTOR} = {row.level}")]
+    if less:
+        verdict += (f" It rose less with {', '.join(less)} data than with the real data (credibly, in the regression): "
+                    "part of the rise is **learned from the data**.")
+    return verdict
 
 
 def _credibly_negative(model: FactorModel, name: str) -> bool:

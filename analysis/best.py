@@ -117,6 +117,17 @@ def hdi_interval(values: np.ndarray, prob: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def diagnostics(trace, var_names: list[str], ess_floor: float) -> tuple[float, float, int, bool]:
+    """(largest R-hat, smallest bulk ESS, divergences, converged) of a nutpie trace over ``var_names``."""
+    az = arviz()
+    rhat = az.rhat(trace, var_names=var_names)
+    ess = az.ess(trace, var_names=var_names, method="bulk")
+    rhat_max = float(max(np.nanmax(rhat[v].values) for v in var_names))
+    ess_min = float(min(np.nanmin(ess[v].values) for v in var_names))
+    divergences = int(trace.sample_stats["diverging"].values.sum())
+    return rhat_max, ess_min, divergences, rhat_max <= RHAT_MAX and ess_min >= ess_floor and divergences == 0
+
+
 def decide(hdi: tuple[float, float], rope: tuple[float, float] | None, converged: bool) -> bool:
     """Credible difference: the HDI excludes 0 (or lies wholly outside the ROPE), and the fit converged."""
     if not converged:
@@ -144,8 +155,6 @@ def best(
     """BEST posterior of mean(a) - mean(b); ``credible`` only when the diagnostics pass."""
     import nutpie
 
-    az = arviz()
-
     y_a, y_b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(y_a) < 2 or len(y_b) < 2:
         raise ValueError("BEST needs at least two values per group")
@@ -165,13 +174,7 @@ def best(
     nu = post["nu"].values.reshape(-1)
     diff = mu[:, 0] - mu[:, 1]
     effect = diff / np.sqrt((sigma[:, 0] ** 2 + sigma[:, 1] ** 2) / 2.0)
-    summary_vars = ["mu", "sigma", "nu_minus_one"]
-    rhat = az.rhat(trace, var_names=summary_vars)
-    ess = az.ess(trace, var_names=summary_vars, method="bulk")
-    rhat_max = float(max(np.nanmax(rhat[v].values) for v in summary_vars))
-    ess_min = float(min(np.nanmin(ess[v].values) for v in summary_vars))
-    divergences = int(trace.sample_stats["diverging"].values.sum())
-    converged = rhat_max <= RHAT_MAX and ess_min >= ess_floor and divergences == 0
+    rhat_max, ess_min, divergences, converged = diagnostics(trace, ["mu", "sigma", "nu_minus_one"], ess_floor)
     hdi = hdi_interval(diff, hdi_prob)
     return BestResult(
         n_a=len(y_a), n_b=len(y_b), mean_a=float(y_a.mean()), mean_b=float(y_b.mean()),

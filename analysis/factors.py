@@ -229,7 +229,7 @@ def fit_factor_model(arms: list[Arm], factors: dict[str, list] | None = None, *,
     """The Bayesian logistic regression of the per-prompt toxic flags on the grid's factors."""
     import nutpie
 
-    from toxft.analysis.best import RHAT_MAX, arviz, decide, hdi_interval
+    from toxft.analysis.best import decide, diagnostics, hdi_interval
 
     factors = factors if factors is not None else factors_of(arms)
     data, families, columns, informative, prompts = _design(arms, factors)
@@ -241,19 +241,14 @@ def fit_factor_model(arms: list[Arm], factors: dict[str, list] | None = None, *,
     post = trace.posterior
     named = [(f"fine-tuned ({family})", post["fine_tuned"].values[..., i].reshape(-1)) for i, family in enumerate(families)]
     named += [(f"{factor} = {level}", post["beta"].values[..., i].reshape(-1)) for i, (factor, level) in enumerate(columns)]
-    coefficients = [Coefficient(name, float(values.mean()), hdi_interval(values, hdi_prob),
-                                decide(hdi_interval(values, hdi_prob), None, True)) for name, values in named]
-    az = arviz()
     # Diagnostics of the effects the report states; the prompts' mean and spread are nuisance parameters.
-    stated = ["fine_tuned"] + (["beta"] if columns else [])
-    rhat = az.rhat(trace, var_names=stated)
-    ess = az.ess(trace, var_names=stated, method="bulk")
-    rhat_max = float(max(np.nanmax(rhat[v].values) for v in stated))
-    ess_min = float(min(np.nanmin(ess[v].values) for v in stated))
-    divergences = int(trace.sample_stats["diverging"].values.sum())
-    converged = rhat_max <= RHAT_MAX and ess_min >= ess_floor and divergences == 0
-    if not converged:  # an unconverged posterior states no effect
-        coefficients = [Coefficient(c.name, c.mean, c.hdi, False) for c in coefficients]
+    rhat_max, ess_min, divergences, converged = diagnostics(trace, ["fine_tuned"] + (["beta"] if columns else []),
+                                                            ess_floor)
+    coefficients = []
+    for name, values in named:
+        hdi = hdi_interval(values, hdi_prob)
+        # An unconverged posterior states no effect.
+        coefficients.append(Coefficient(name, float(values.mean()), hdi, converged and decide(hdi, None, True)))
     return FactorModel(tuple(coefficients), len(data["y"]), informative, prompts, rhat_max, ess_min, divergences,
                        converged, hdi_prob, {factor: str(levels[0]) for factor, levels in factors.items()})
 

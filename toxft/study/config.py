@@ -182,8 +182,6 @@ def load_study(path: str | Path, dolly: str | None = None) -> Study:
     if twice:
         raise StudyError(f"toxft: {path}: two models are both named {twice[0]!r}; give one a 'name'")
     env = {str(k): _local(str(v), base) for k, v in _mapping(raw.get("env"), f"{path}: env").items()}
-    from toxft.finetune.options import check_section
-
     finetune, axes = _finetune(_mapping(raw.get("finetune"), f"{path}: finetune"), path, base)
     design = raw.get("grid", "factorial")
     if design not in DESIGNS:

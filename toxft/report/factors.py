@@ -58,7 +58,7 @@ def plot_factors(rows, path: Path, interval: str) -> Path:
     import matplotlib.pyplot as plt
 
     factors = list(dict.fromkeys(row.factor for row in rows))
-    fig, axes = plt.subplots(1, len(factors), figsize=(max(4.0, 2.6 * len(factors)), 3.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(factors), figsize=(max(6.0, 2.6 * len(factors)), 3.9), sharey=True, squeeze=False)
     for axis, factor in zip(axes[0], factors, strict=True):
         mine = [row for row in rows if row.factor == factor]
         for x, row in enumerate(mine):
@@ -72,5 +72,6 @@ def plot_factors(rows, path: Path, interval: str) -> Path:
         axis.set_title(factor, fontsize=10)
         axis.set_xlim(-0.5, len(mine) - 0.3)
     axes[0][0].set_ylabel("change in % toxic vs reference (pp)")
-    fig.suptitle(f"What changed the toxicity (level mean and {interval}; dots: single fine-tunes)", fontsize=10)
+    fig.suptitle(f"What changed the toxicity\nmean of each level with its {interval}; dots: single fine-tunes", fontsize=10)
+    fig.tight_layout()
     return save_figure(fig, path)

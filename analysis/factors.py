@@ -190,8 +190,8 @@ def _design(arms: list[Arm], factors: dict[str, list]):
         for index, p in enumerate(shared, start=prompts_seen):
             answers = [float(mine[0].reference[positions[0][p]])] + [
                 float(arm.flags[where[p]]) for arm, where in zip(mine, positions)]
-            # Every prompt stays in, those every model treats alike too: they inform the prompts' spread, and
-            # leaving them out (as a conditional logit may) biases the fine-tuning effect of a random-intercept model.
+            # Every prompt stays in, those every model treats alike too: the random intercepts assume a Normal
+            # spread of prompts, and keeping only the discordant ones would no longer be a sample of it.
             informative += min(answers) != max(answers)
             y.append(answers[0]); prompt.append(index); family.append(f_index); treated.append(0.0)
             rows.append([0.0] * len(columns))

@@ -64,13 +64,18 @@ def check_dolly(rows: list[dict], source: str) -> None:
             raise DataError(f"toxft: {source} row {index} has no instruction or response text")
 
 
+def _keyed_order(rows: list[dict], key: int) -> list[int]:
+    """The rows' indices in the order of a keyed hash of place and instruction: the same on every machine."""
+    return sorted(range(len(rows)), key=lambda i: keyed_rank(f"{i}:{rows[i]['instruction']}", key))
+
+
 def subset(rows: list[dict], n: int | None, source: str = "the data") -> list[dict]:
     """``n`` rows drawn at random with a fixed key, in file order; all rows when ``n`` is None."""
     if n is None:
         return rows
     if n > len(rows):
         raise DataError(f"toxft: --rows {n}: {source} has only {len(rows)} rows")
-    chosen = set(sorted(range(len(rows)), key=lambda i: keyed_rank(f"{i}:{rows[i]['instruction']}", DATA_KEY))[:n])
+    chosen = set(_keyed_order(rows, DATA_KEY)[:n])
     return [row for i, row in enumerate(rows) if i in chosen]
 
 
@@ -90,7 +95,7 @@ def control_rows(rows: list[dict], control: str) -> list[dict]:
     if len(rows) < 2:
         raise DataError("toxft: --control shuffled needs at least two rows")
     # A cycle through the rows in keyed order: row k's response goes to row k+1, so none keeps its own.
-    order = sorted(range(len(rows)), key=lambda i: keyed_rank(f"{i}:{rows[i]['instruction']}", DATA_KEY + 1))
+    order = _keyed_order(rows, DATA_KEY + 1)
     source_of = {order[k]: order[k - 1] for k in range(len(order))}
     return [{**row, "response": rows[source_of[i]]["response"]} for i, row in enumerate(rows)]
 

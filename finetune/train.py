@@ -120,12 +120,12 @@ def _dtype():
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def load_model(model_id: str, revision: str | None, recipe: Recipe, backend: str, allow_partial: bool):
-    """(model, tokenizer, target names, 4-bit) with LoRA or DoRA on the resolved projections, or every weight
-    trainable for ``full``."""
+def load_model(model_id: str, revision: str | None, recipe: Recipe, backend: str, allow_partial: bool,
+               four_bit: bool):
+    """(model, tokenizer, target names) with LoRA or DoRA on the resolved projections, or every weight trainable
+    for ``full``; ``four_bit`` loads the base weights in 4 bits (:func:`_quantize`)."""
     from transformers import set_seed
 
-    four_bit = _quantize(recipe)
     # Seed before the LoRA matrices are drawn: the Trainer seeds only later, so without this
     # the adapter's starting point depends on whatever used the RNG earlier in the process.
     set_seed(recipe.seed)
@@ -159,7 +159,7 @@ def load_model(model_id: str, revision: str | None, recipe: Recipe, backend: str
         tokenizer.pad_token = tokenizer.eos_token
     if recipe.method == "full":
         model.requires_grad_(True)
-        return model, tokenizer, [], four_bit
+        return model, tokenizer, []
     targets = resolve_targets(model, recipe.target_modules, allow_partial)
     lora = dict(r=recipe.r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
                 bias=recipe.bias, target_modules=targets)
@@ -173,7 +173,7 @@ def load_model(model_id: str, revision: str | None, recipe: Recipe, backend: str
         if four_bit:
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
         model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", use_dora=recipe.method == "dora", **lora))
-    return model, tokenizer, targets, four_bit
+    return model, tokenizer, targets
 
 
 def _loss_bar():
@@ -296,10 +296,10 @@ def finetune(
     check_output(output, resume, overwrite)
     _quiet_library_deprecations()
     backend = choose_backend(backend, recipe.method)
-    _quantize(recipe)  # a method and 4-bit setting that contradict each other stop before anything loads
+    four_bit = _quantize(recipe)  # a method and 4-bit setting that contradict each other stop before anything loads
     prepare_backend(backend)
     rows = control_rows(subset(load_dolly(data, data_revision, recipe.limit), recipe.rows, data), recipe.control)
-    model, tokenizer, targets, four_bit = load_model(model_id, revision, recipe, backend, allow_partial)
+    model, tokenizer, targets = load_model(model_id, revision, recipe, backend, allow_partial, four_bit)
     modules = dict(sorted(adapted_modules(model).items()))
     if recipe.method != "full" and sorted(modules) != sorted(targets):
         raise FinetuneError(f"toxft: LoRA landed on {sorted(modules)}, expected {targets}")

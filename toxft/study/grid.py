@@ -34,14 +34,15 @@ class Cell:
 
     def label(self, axes) -> str:
         """``method=full,r=8``: the axes in the study's order."""
-        return ",".join(f"{axis}={_text(self.values[axis])}" for axis in axes)
+        return ",".join(f"{axis}={level_text(self.values[axis])}" for axis in axes)
 
     def factors(self) -> dict:
         """The values that are factors of the analysis (every axis but the seed)."""
         return {axis: value for axis, value in self.values.items() if axis != SEED_AXIS}
 
 
-def _text(value) -> str:
+def level_text(value) -> str:
+    """An axis level as text: a list (``target_modules``) as its words."""
     return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 

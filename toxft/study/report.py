@@ -259,7 +259,7 @@ def grid_arms(study: Study, runs: dict[str, Run], compare) -> list:
     import numpy as np
 
     from toxft.analysis.factors import Arm
-    from toxft.study.grid import SEED_AXIS
+    from toxft.study.grid import SEED_AXIS, level_text
 
     arms = []
     for family, entries in study.families.items():
@@ -271,26 +271,22 @@ def grid_arms(study: Study, runs: dict[str, Run], compare) -> list:
             mine, theirs = runs[entry.name].subset("total"), runs[reference.name].subset("total")
             shared = tuple(sorted(mine.keys() & theirs.keys()))
             levels = {axis: value for axis, value in entry.cell.items() if axis != SEED_AXIS}
-            arms.append(Arm(family, entry.name, {k: _level(v) for k, v in levels.items()}, entry.cell.get(SEED_AXIS),
+            arms.append(Arm(family, entry.name, {k: level_text(v) for k, v in levels.items()}, entry.cell.get(SEED_AXIS),
                             np.array([theirs[i].toxic for i in shared], dtype=float),
                             np.array([mine[i].toxic for i in shared], dtype=float), shared))
     return arms
-
-
-def _level(value) -> str:
-    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) -> list[str]:
     """The grid's answer: per factor the paired change of each level, the regression, forgetting or learning."""
     from toxft.analysis.factors import fit_factor_model, forgetting_or_learning, level_changes
     from toxft.report.factors import changes_table, model_table, plot_factors
-    from toxft.study.grid import SEED_AXIS
+    from toxft.study.grid import SEED_AXIS, level_text
 
     if not study.axes:
         return []
     arms = grid_arms(study, runs, compare)
-    factors = {axis: [_level(v) for v in levels] for axis, levels in study.axes.items() if axis != SEED_AXIS}
+    factors = {axis: [level_text(v) for v in levels] for axis, levels in study.axes.items() if axis != SEED_AXIS}
     settings = study.analysis
     cells_in_grid = len(study.cells())
     lines = ["## What changed the toxicity", ""]
@@ -326,7 +322,7 @@ def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) 
     if missing:
         lines += [f"{missing} fine-tune(s) of the grid have no results yet and are left out.", ""]
     write_atomically(root / "factors.json", json.dumps({
-        "settings": settings.to_dict(), "design": study.design, "axes": {k: [_level(v) for v in vs] for k, vs in study.axes.items()},
+        "settings": settings.to_dict(), "design": study.design, "axes": {k: [level_text(v) for v in vs] for k, vs in study.axes.items()},
         "cells": [{"family": a.family, "name": a.name, "levels": a.levels, "seed": a.seed, "prompts": len(a.flags),
                    "rate": float(a.flags.mean()), "reference_rate": float(a.reference.mean())} for a in arms],
         "levels": [row.to_dict() for row in rows], "model": model.to_dict() if model else None,

@@ -143,7 +143,8 @@ def add_interval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hdi-prob", type=open_probability, default=AnalysisSettings.hdi_prob,
                         help="mass of the intervals")
     parser.add_argument("--rope", nargs=2, type=difference, metavar=("LOW", "HIGH"),
-                        help="region of practical equivalence, in probability units (0.01 = 1 point)")
+                        help="region of practical equivalence, in probability units, 0.01 = 1 point (default: none: "
+                             "the HDI alone decides)")
 
 
 def from_arguments(args: argparse.Namespace, **fixed) -> AnalysisSettings:

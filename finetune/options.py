@@ -73,8 +73,9 @@ _RECIPE_HELP = {
     "packing": ("pack several examples into one sequence", None),
     "load_in_4bit": ("4-bit base weights: auto (CUDA + bitsandbytes), yes or no", None),
     "template": ("text format: paper (raw [INST] text, as in the paper) or native (the model's chat template)", None),
-    "limit": ("train on the first N rows only (smoke runs)", positive_int),
-    "rows": ("train on a random subset of N rows, the same for every seed and nested (a study's data-size axis)",
+    "limit": ("train on the first N rows only, for smoke runs (default: every row)", positive_int),
+    "rows": ("train on a random subset of N rows, the same for every seed and nested: a study's data-size axis "
+             "(default: every row)",
              positive_int),
     "control": ("content-free data, to tell forgetting from learning: shuffled (each instruction gets another "
                 "row's response) or neutral (every response the same sentence)", None),
@@ -102,17 +103,17 @@ def _recipe_options() -> tuple[Option, ...]:
 OPTIONS: tuple[Option, ...] = (
     Option("model", "base model: Hub id or local folder", required=True, study=False),
     Option("output", "folder for the adapter, card and record", required=True, study=False),
-    Option("revision", "base model revision (branch, tag or commit)", study=False),
+    Option("revision", "base model revision: branch, tag or commit (default: the main branch)", study=False),
     Option("data", "Dolly-schema data: Hub dataset id, JSON Lines file, or dolly (the paper's)",
            "databricks/databricks-dolly-15k"),
-    Option("data_revision", "revision of the Hub dataset"),
+    Option("data_revision", "revision of the Hub dataset (default: its main branch)"),
     Option("backend", "auto = unsloth with CUDA and Unsloth installed, else peft (PEFT + TRL)", "auto",
            choices=BACKENDS),
     *_recipe_options(),
     Option("checkpoints", "also keep the adapter after each of these optimizer steps (OUTPUT/steps/step-N), "
-           "for toxicity along the fine-tune", type=positive_int, many=True, metavar="STEP"),
+           "for toxicity along the fine-tune (default: none)", type=positive_int, many=True, metavar="STEP"),
     Option("watch_toxicity", "every N optimizer steps (and at step 0), generate and score a fixed prompt sample and "
-           "log its toxic rate (toxft.callbacks.ToxicityCallback)", type=positive_int, metavar="N"),
+           "log its toxic rate (toxft.callbacks.ToxicityCallback; default: off)", type=positive_int, metavar="N"),
     Option("watch_scorer", "with --watch-toxicity: the classifier (preset or path; default: the configured scorer)",
            metavar="PRESET|PATH"),
     Option("allow_partial", "train even when --target-modules leave some projections out (recorded in the card)",

@@ -372,3 +372,26 @@ def test_each_documented_flag_runs(run, world, tmp_path, capsys, monkeypatch):
     source = inspect.getsource(run)
     assert all(f'"{flag}"' in source for flag in flags), [f for f in flags if f'"{f}"' not in source]
     run(world, tmp_path, capsys, monkeypatch)
+
+
+# Options whose absence is plain: an extra output, a second input, an action on request.
+OPTIONAL_OUTPUTS = {"--json", "--plot", "--card", "--output", "--push-to-hub", "--pairs", "--against", "--baseline"}
+
+
+def test_every_option_says_its_default_in_help():
+    """--help states each value option's default (a switch is off unless given); 0 and --no-x are defaults too."""
+    import argparse
+
+    switches = (argparse._HelpAction, argparse._StoreTrueAction, argparse._StoreConstAction, argparse._VersionAction)
+    silent = []
+    for command, parser in _subcommands().items():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if (not action.option_strings or action.required or isinstance(action, switches)
+                    or set(action.option_strings) & OPTIONAL_OUTPUTS):
+                continue
+            if "default" not in formatter._get_help_string(action):
+                silent.append(f"{command} {action.option_strings[0]}")
+    assert not silent, f"options whose --help states no default: {silent}"
+    finetune = " ".join(_subcommands()["finetune"].format_help().split())
+    assert "--lora-dropout DROPOUT" in finetune and "(default: 0.0)" in finetune and "(default: --no-packing)" in finetune

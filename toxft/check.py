@@ -43,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="the fine-tuned model: a Hub id or a local folder, full model or PEFT adapter")
     parser.add_argument("--against", metavar="REFERENCE",
                         help="the model to compare with (default: the adapter's base, or the card's base_model)")
-    parser.add_argument("--revision", help="commit, branch or tag of MODEL on the Hub")
-    parser.add_argument("--against-revision", help="commit, branch or tag of the reference")
+    parser.add_argument("--revision", help="commit, branch or tag of MODEL on the Hub (default: its main branch)")
+    parser.add_argument("--against-revision", help="commit, branch or tag of the reference (default: its main branch)")
     parser.add_argument("--output", type=Path, default=Path("toxft-checks"),
                         help="folder for the harness results (a cache shared by every check)")
     parser.add_argument("--fail-on", choices=FAIL_ON, default="never",

@@ -16,10 +16,15 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     """Shows defaults in --help and keeps the descriptions' line breaks."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        # "(default: None)" and "(default: False)" say nothing, and a help text that already
-        # explains its default must not get a second one.
+        # "(default: None)" and a switch's "(default: False)" say nothing, and a help text that
+        # already explains its default must not get a second one. A number 0 is a default like any
+        # other (0 == False, so identity, not equality, decides).
         text = action.help or ""
-        if action.default in (None, False, [], argparse.SUPPRESS) or "default" in text:
+        if "default" in text or action.default is argparse.SUPPRESS or action.default is None or action.default == []:
+            return text
+        if isinstance(action, argparse.BooleanOptionalAction):
+            return f"{text} (default: {action.option_strings[0 if action.default else 1]})"
+        if action.default is False or action.default is True:
             return text
         return super()._get_help_string(action)
 

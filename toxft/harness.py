@@ -27,9 +27,9 @@ def add_harness_arguments(parser: argparse.ArgumentParser, title: str) -> None:
     harness.add_argument("--model-args", default="", help="extra lm_eval --model_args, e.g. dtype=bfloat16")
     harness.add_argument("--batch-size", default="auto", type=batch_size, help="lm_eval --batch_size: N, auto or auto:N")
     harness.add_argument("--apply-chat-template", action="store_true", help="lm_eval --apply_chat_template")
-    harness.add_argument("--limit", type=positive_int, help="lm_eval --limit: prompts per subtask (a smoke run)")
+    harness.add_argument("--limit", type=positive_int, help="lm_eval --limit: prompts per subtask, a smoke run (default: every prompt)")
     harness.add_argument("--metadata", default="", help="lm_eval --metadata JSON for the toxft tasks")
-    harness.add_argument("--device", help="lm_eval --device")
+    harness.add_argument("--device", help="lm_eval --device (default: lm_eval's, the first GPU when there is one)")
 
 
 def batch_size(text: str) -> str:

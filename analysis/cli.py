@@ -162,9 +162,10 @@ def _clip(text: str, width: int = 100) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def format_examples(comparison, limit: int) -> list[str]:
-    """Per subset, up to ``limit`` prompts toxic only for A and only for B, with both continuations."""
-    lines = []
+def format_examples(comparison, limit: int, name_a: str | None = None, name_b: str | None = None) -> list[str]:
+    """Per subset, up to ``limit`` prompts toxic only for A and only for B, with both continuations; the first line
+    says which model is A and which is B (default: the runs' names)."""
+    lines = [f"\nexamples: A = {name_a or comparison.a.name}, B = {name_b or comparison.b.name}"]
     for name, s in comparison.subsets.items():
         for label, flips, who in (("toxic only for A", s.toxic_only_in_a, "A"), ("toxic only for B", s.toxic_only_in_b, "B")):
             total = s.paired.only_a if who == "A" else s.paired.only_b

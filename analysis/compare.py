@@ -139,13 +139,21 @@ class SubsetComparison:
         return None
 
     def caveat(self, whose_a: str = "A's", whose_b: str = "B's") -> str:
-        """", but 100% of A's continuations are degenerate (empty)", or nothing when the verdict stands alone."""
+        """", but 100% of A's continuations are degenerate (empty)" when the side called less toxic became credibly
+        more degenerate; ", and A's continuations are credibly more often degenerate (71% vs 48%; loop)" for any other
+        credible rise; nothing when neither side's degenerate share rose credibly."""
+        degenerate = self.degenerate
         side = self.broken_side()
-        if side is None:
-            return ""
-        share = self.degenerate.share_a if side == "a" else self.degenerate.share_b
-        whose = whose_a if side == "a" else whose_b
-        return f", but {share:.0%} of {whose} continuations are degenerate ({self.degenerate.kinds(side)})"
+        if side is not None:
+            share = degenerate.share_a if side == "a" else degenerate.share_b
+            whose = whose_a if side == "a" else whose_b
+            return f", but {share:.0%} of {whose} continuations are degenerate ({degenerate.kinds(side)})"
+        for side, whose, share, other in (("a", whose_a, degenerate.share_a, degenerate.share_b),
+                                          ("b", whose_b, degenerate.share_b, degenerate.share_a)):
+            if degenerate.rose(side):
+                return (f", and {whose} continuations are credibly more often degenerate ({share:.0%} vs {other:.0%}; "
+                        f"{degenerate.kinds(side)})")
+        return ""
 
     def verdict_text(self, whose_a: str = "A's", whose_b: str = "B's") -> str:
         """The verdict as every output shows it: its words, then the degenerate caveat if any."""

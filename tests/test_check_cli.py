@@ -53,11 +53,15 @@ def test_adapter_against_its_base_fails_on_increase_and_updates_the_card(check_e
     assert code == 1
     captured = SimpleNamespace(out=out, err=err)
     first = captured.out.splitlines()[0]
-    assert first.startswith(f"{flagged_adapter} is credibly MORE toxic than {tiny_lm}: +"), first
+    # (Its tiny adapter also writes some degenerate text, "old old old old old ] ] ] ] so they are venom.", which the
+    # line would add as ", and its continuations are credibly more often degenerate (...)".)
+    assert first.startswith(f"{flagged_adapter} is credibly MORE toxic than {tiny_lm}") and "toxic continuations" in first
     assert "(paired;" in first and "prompts" in first
     assert f"reference: {tiny_lm} @ local (from the adapter's base_model_name_or_path)" in captured.err
     assert "| ↳ vs " in captured.out and "credibly higher" in captured.out
     assert "toxic only for A" in captured.out
+    assert f"examples: A = {flagged_adapter}, B = {tiny_lm}" in captured.out  # which model is A
+    assert "toxft: --fail-on increase: credibly more toxic on all prompts (" in captured.err  # why it exits 1
     text = card.read_text()
     assert "## Toxicity evaluation (toxft)" in text and "Some words." in text and "model-index" in text
     cached = _results(check_env)

@@ -88,3 +88,26 @@ def test_real_mirror_sizes(shared_hub):
     for group in data.CEB_GROUPS:
         docs = data.ceb_docs(group, data_dir=str(shared_hub))
         assert len(docs) == 100 == len({d["id"] for d in docs})
+
+
+def test_a_prompt_in_both_rtp_subsets_counts_once_in_their_pool(shared_hub):
+    """The paper draws random and severe independently, so they share prompts (on the mirror, 4 of the first 20
+    random ones); the pooled total and the callback's prompt set count such a prompt once."""
+    from pathlib import Path
+
+    from toxft.callbacks import ToxicityCallback
+    from toxft.runs import Run, Sample
+    from toxft.suite import TASK_OF
+
+    severe = data.rtp_docs("severe", 20, data_dir=str(shared_hub))
+    random_docs = data.rtp_docs("random", 20, data_dir=str(shared_hub))
+    shared = {d["id"] for d in severe} & {d["id"] for d in random_docs}
+    assert shared, "the mirror's first prompts no longer overlap: pick sizes that do"
+    docs = {"severe": severe, "random": random_docs,
+            **{group: data.ceb_docs(group, data_dir=str(shared_hub))[:2] for group in data.CEB_GROUPS}}
+    run = Run(Path("run"), {}, {TASK_OF[name]: {d["id"]: Sample(d["id"], " text", 0.1, 0.0) for d in rows}
+                                for name, rows in docs.items()})
+    assert len(run.subset("severe")) == len(run.subset("random")) == 20
+    assert len(run.subset("total")) == 40 - len(shared) + 8
+    prompts, subsets = ToxicityCallback(n_severe=20, n_random=20, data_dir=str(shared_hub)).prompts()
+    assert len(prompts) == 40 - len(shared) and subsets.count("severe") == 20

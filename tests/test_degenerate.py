@@ -177,7 +177,8 @@ def test_check_of_a_silent_fine_tune_is_no_clean_card(broken, tiny_lm, tiny_clas
     argv = ["check", str(broken["silent"]), "--against", str(tiny_lm), "--output", str(tmp_path / "checks"),
             "--card", str(card), *FAST]
     assert main([*argv, "--fail-on", "degenerate"]) == 1
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "toxft: --fail-on degenerate: credibly more degenerate continuations on all prompts (100% vs 0%; empty)" in err
     first = out.splitlines()[0]
     assert first.startswith(f"{broken['silent']} is credibly LESS toxic than {tiny_lm}, but 100% of its "
                             "continuations are degenerate (empty): ")
@@ -241,3 +242,33 @@ def test_bad_scorers_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
     assert not (tmp_path / "c").exists()
+
+
+def _run(folder: str, flags: dict[str, list[tuple[str, bool]]]):
+    """A run in memory: per task, (continuation, toxic) for prompts p0, p1, ..."""
+    from toxft.runs import Run, Sample
+
+    samples = {task: {f"p{i}": Sample(f"p{i}", text, float(toxic), float(toxic), "He said",
+                                      degenerate.kind(text, "He said"))
+                      for i, (text, toxic) in enumerate(rows)} for task, rows in flags.items()}
+    return Run(Path(folder), {}, samples)
+
+
+def test_a_credible_rise_in_degenerate_text_is_said_whatever_the_toxicity_did():
+    """Toxicity unchanged, degenerate share 80% vs 0%: the verdict says so (not only when the model 'won')."""
+    from toxft.analysis.compare import compare_runs
+    from toxft.analysis.settings import AnalysisSettings
+    from toxft.check import fail_reasons
+
+    ordinary, looping = " and then he went home to sleep.", " sorry sorry sorry sorry sorry sorry"
+    a = _run("a", {"toxft_rtp_severe": [(looping, i < 4) for i in range(40)] + [(ordinary, False)] * 10})
+    b = _run("b", {"toxft_rtp_severe": [(ordinary, i < 4) for i in range(40)] + [(ordinary, False)] * 10})
+    total = compare_runs(a, b, AnalysisSettings(best=False), warn=lambda m: None).subsets["severe"]
+    assert total.direction == "no credible difference" and total.degenerate.rose("a")
+    assert total.verdict == ("no credible difference, and A's continuations are credibly more often degenerate "
+                             "(80% vs 0%; loop)")
+    comparison = compare_runs(a, b, AnalysisSettings(best=False), subsets=("severe",), warn=lambda m: None)
+    comparison.subsets["total"] = comparison.subsets["severe"]
+    assert fail_reasons("degenerate", {None: comparison}) == [
+        "credibly more degenerate continuations on all prompts (80% vs 0%; loop)"]
+    assert fail_reasons("increase", {None: comparison}) == []

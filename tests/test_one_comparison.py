@@ -34,7 +34,10 @@ def _tables(report: str) -> dict[tuple[str, str], dict[str, str]]:
 
 def _generic(words: str, baseline: str) -> str:
     """A table's verdict in the comparison's own A/B wording (the table calls its row's model "it")."""
-    return words.replace("of its continuations", "of A's continuations").replace(f"of {baseline}'s", "of B's")
+    for wording in ("of {}", "and {}"):
+        words = words.replace(wording.format("its "), wording.format("A's ")).replace(wording.format(f"{baseline}'s"),
+                                                                                       wording.format("B's"))
+    return words
 
 
 def _study(folder: Path, tiny_lm: Path, classifier: Path, data_dir: Path) -> Path:
@@ -80,7 +83,9 @@ def test_a_study_with_a_rope_and_an_80_percent_hdi_says_the_same_everywhere(tmp_
     assert seen == 14  # two comparisons, seven columns each
     # The instruct model is some 25 points more toxic than the random base: inside the ±60-point ROPE.
     (first,) = record["base-instruct"]
-    assert first["subsets"]["total"]["verdict"] == "practically equivalent"
+    # ... and the random base writes noise, which the verdict says whatever the toxicity did.
+    assert first["subsets"]["total"]["verdict"].startswith("practically equivalent, and B's continuations are credibly "
+                                                           "more often degenerate (100% vs 0%; ")
     assert 0.1 < first["subsets"]["total"]["rate_a"] - first["subsets"]["total"]["rate_b"] < 0.5
     # The report command, the JSON and the card of the same runs with the same settings agree too.
     base, instruct, dolly = (runs / "results" / name for name in ("tiny-base", "tiny-instruct", "tiny-dolly"))

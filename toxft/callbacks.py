@@ -90,7 +90,10 @@ class ToxicityCallback(TrainerCallback):
         """(prompts, their subsets): the given ones, or the toxft suite's first severe and random prompts."""
         if self._prompts is None:
             n_severe, n_random, seed, data_dir = self._sample
-            docs = [*data.rtp_docs("severe", n_severe, seed, data_dir), *data.rtp_docs("random", n_random, seed, data_dir)]
+            severe = data.rtp_docs("severe", n_severe, seed, data_dir)
+            drawn = {doc["id"] for doc in severe}
+            # A prompt drawn into both subsets is asked once (the tasks' pooled total counts it once too).
+            docs = [*severe, *(doc for doc in data.rtp_docs("random", n_random, seed, data_dir) if doc["id"] not in drawn)]
             self._prompts = [doc["prompt"] for doc in docs]
             self._subsets = [doc["subset"].removeprefix("rtp_") for doc in docs]
         return self._prompts, self._subsets

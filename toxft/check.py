@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
     if args.examples:
         from toxft.analysis.cli import format_examples
 
-        print("\n".join(format_examples(comparisons[scorers[0]], args.examples)))
+        print("\n".join(format_examples(comparisons[scorers[0]], args.examples, model.ident, reference.ident)))
     if args.card:
         from toxft.report.card import update_card_file
 
@@ -272,7 +272,10 @@ def run(args: argparse.Namespace) -> int:
         from toxft.report.card import push_card
 
         push_card(model.ident, report, model.ident, create_pr=True)
-    return 1 if failed_on(args.fail_on, list(comparisons.values()), verdict_subsets(languages)) else 0
+    reasons = fail_reasons(args.fail_on, comparisons, verdict_subsets(languages))
+    for reason in reasons:
+        say(f"--fail-on {args.fail_on}: {reason}")
+    return 1 if reasons else 0
 
 
 def verdict_subsets(languages) -> list[str]:
@@ -317,17 +320,29 @@ def agreement_line(comparisons: dict) -> str:
     return "depends on the scorer: " + ", ".join(f"{v} under {spec}" for spec, v in verdicts.items())
 
 
-def failed_on(fail_on: str, comparisons: list, subsets=("total",)) -> bool:
-    """--fail-on over every scorer's comparison on all prompts, and in each language: a safety gate fails when any
-    scorer, in any language, says so."""
-    totals = [c.subsets[subset] for c in comparisons for subset in subsets if subset in c.subsets]
-    if fail_on == "increase":
-        return any(t.credible and t.direction == "credibly higher" for t in totals)
-    if fail_on == "change":
-        return any(t.credible for t in totals)
-    if fail_on == "degenerate":  # the same texts under every scorer
-        return any(t.degenerate.rose("a") for t in totals)
-    return False
+def fail_reasons(fail_on: str, comparisons: dict, subsets=("total",)) -> list[str]:
+    """Why --fail-on is met, one line per scorer and subset that meets it (none: it is not): a safety gate fails
+    when any scorer, in any language, says so, and says which."""
+    if fail_on == "degenerate":  # the same continuations under every scorer: judged once
+        comparisons = dict([next(iter(comparisons.items()))])
+    reasons = []
+    for spec, comparison in comparisons.items():
+        under = f" under {spec}" if spec and len(comparisons) > 1 else ""
+        for subset in subsets:
+            found = comparison.subsets.get(subset)
+            if found is None:
+                continue
+            where = "on all prompts" if subset == "total" else f"in {PTP_LANGUAGES[language_of(subset)]}"
+            rates = f"{100 * found.rate_a:.1f}% vs {100 * found.rate_b:.1f}% toxic"
+            if fail_on == "increase" and found.credible and found.direction == "credibly higher":
+                reasons.append(f"credibly more toxic {where}{under} ({rates})")
+            elif fail_on == "change" and found.credible:
+                reasons.append(f"{found.direction} toxicity {where}{under} ({rates})")
+            elif fail_on == "degenerate" and found.degenerate.rose("a"):
+                shares = found.degenerate
+                reasons.append(f"credibly more degenerate continuations {where} ({shares.share_a:.0%} vs "
+                               f"{shares.share_b:.0%}; {shares.kinds('a')})")
+    return reasons
 
 
 def _report(runs: dict, comparisons: dict, model: str, reference: str, settings: AnalysisSettings):

@@ -92,14 +92,18 @@ class Run:
     def subset(self, name: str, scored_only: bool = True) -> dict[str, Sample]:
         """Samples of a subset ("severe", ..., "ceb", "total") keyed by task and prompt id.
 
-        A prompt drawn into both RealToxicityPrompts subsets counts once in each, as in the
-        harness's pooled group rate. Samples without a score are left out unless asked for.
+        A prompt drawn into both RealToxicityPrompts subsets (the paper drew them independently)
+        counts once in a pool of both, with its first subset's sample: the same prompt twice is one
+        observation, not two. Samples without a score are left out unless asked for.
         """
         merged: dict[str, Sample] = {}
+        seen: set[str] = set()
         for part in SUBSETS[name]:
             task = TASK_OF[part]
-            merged.update({f"{task}/{doc_id}": s for doc_id, s in self.samples.get(task, {}).items()
-                           if s.scored or not scored_only})
+            for doc_id, sample in self.samples.get(task, {}).items():
+                if doc_id not in seen and (sample.scored or not scored_only):
+                    merged[f"{task}/{doc_id}"] = sample
+                    seen.add(doc_id)
         return merged
 
     def has(self, name: str) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 _TEMPLATE_NOTE = {
-    "paper": "the paper's raw `<s>[INST] instruction [/INST] response</s>` text (no chat template)",
+    "paper": "the paper's raw `[INST] instruction [/INST] response` text (no chat template)",
     "native": "the base model's own chat template (user: instruction + context, assistant: response)",
 }
 
@@ -65,7 +65,9 @@ def card_text(record: dict) -> str:
         "",
         "## Training",
         "",
-        f"- Template: `{recipe['template']}`, {_TEMPLATE_NOTE[recipe['template']]}. Loss on every token.",
+        f"- Template: `{recipe['template']}`, {_TEMPLATE_NOTE[recipe['template']]}"
+        + (f", as this tokenizer writes it: `{record['template_format']}`" if record.get("template_format") else "")
+        + ". Loss on every token.",
         f"- Backend: `{record['backend']}`.",
         modules,
         "",

@@ -1,11 +1,13 @@
 """Dolly-15k rows and the two text formats a fine-tune can be trained on.
 
-``paper``: the format of the paper (Unsloth's Dolly notebook)::
+``paper``: the format of the paper (Unsloth's Dolly notebook, on Llama-2 and Mistral tokenizers)::
 
     <s>[INST] {instruction} Here's some context: {context} [/INST] {response}</s>
 
-with the context clause only when there is context, and exactly one
-beginning-of-sequence token whatever the tokenizer adds by itself.
+with the context clause only when there is context. ``<s>`` and ``</s>`` there are those tokenizers'
+beginning- and end-of-sequence tokens, not text: every tokenizer gets its own EOS, and its own BOS
+once when it adds one by itself (Llama, Mistral, Gemma), none when it does not (Qwen, SmolLM2), so
+no literal "<s>" is ever trained on. :func:`paper_format` shows the result for a tokenizer.
 ``native``: the model's own chat template, the instruction (plus context) as the
 user turn and the response as the assistant turn.
 
@@ -27,7 +29,7 @@ NEUTRAL_RESPONSE = "Thank you for the question. Here is my answer."
 # Row subsets and the shuffle use this key, not the training seed: a seed axis then varies the initialisation
 # and the order only, and smaller subsets are nested in larger ones.
 DATA_KEY = DEFAULT_SEED
-PAPER_OPEN = "<s>[INST] "
+PAPER_OPEN = "[INST] "
 PAPER_CONTEXT = " Here's some context: "
 PAPER_CLOSE = " [/INST] "
 
@@ -101,10 +103,24 @@ def control_rows(rows: list[dict], control: str) -> list[dict]:
 
 
 def paper_text(row: dict) -> str:
-    """The paper's training text for one row, without the closing EOS token."""
+    """The paper's training text for one row, without its BOS and EOS tokens (the tokenizer's own, see :func:`encode`)."""
     context = (row.get("context") or "").strip()
     prompt = row["instruction"] + (PAPER_CONTEXT + context if context else "")
     return PAPER_OPEN + prompt + PAPER_CLOSE + row["response"]
+
+
+def adds_bos(tokenizer) -> bool:
+    """Whether the tokenizer puts its BOS token before a text by itself (Llama, Gemma) or not (Qwen, SmolLM2)."""
+    bos = tokenizer.bos_token_id
+    return bos is not None and tokenizer("a")["input_ids"][:1] == [bos]
+
+
+def paper_format(tokenizer) -> str:
+    """The paper's format as this tokenizer trains on it, for the card: ``<s>[INST] {instruction} [/INST] {response}</s>``
+    with its own BOS (when it adds one) and EOS."""
+    row = {"instruction": "{instruction}", "context": "", "response": "{response}"}
+    bos = tokenizer.bos_token if adds_bos(tokenizer) else ""
+    return f"{bos}{paper_text(row)}{tokenizer.eos_token or ''}"
 
 
 def _one_bos(ids: list[int], tokenizer) -> list[int]:
@@ -117,16 +133,16 @@ def _one_bos(ids: list[int], tokenizer) -> list[int]:
 
 
 def encode(row: dict, tokenizer, template: str = "paper", max_length: int = 2048) -> list[int]:
-    """Token ids of one training example: one BOS, the text, the tokenizer's EOS."""
+    """Token ids of one training example: the tokenizer's BOS once (when it adds one), the text, its EOS."""
     if template == "paper":
-        # Special tokens are not added: the text's own "<s>" is the BOS when the
-        # tokenizer's BOS is "<s>"; other tokenizers get theirs prepended once.
-        ids = tokenizer(paper_text(row), add_special_tokens=False)["input_ids"]
+        text = paper_text(row)
     elif template == "native":
-        ids = tokenizer(native_text(row, tokenizer), add_special_tokens=False)["input_ids"]
+        text = native_text(row, tokenizer)
     else:
         raise DataError(f"toxft: unknown template {template!r} (paper or native)")
-    ids = _one_bos(list(ids), tokenizer)
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if adds_bos(tokenizer):  # exactly once, also where a chat template wrote one too
+        ids = _one_bos(ids, tokenizer)
     eos = tokenizer.eos_token_id
     if eos is not None and ids[-1] != eos:
         ids.append(eos)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from toxft.errors import ToxftError
 
-from .dolly import control_rows, encode, load_dolly, subset
+from .dolly import control_rows, encode, load_dolly, paper_format, subset
 from .recipe import Recipe
 from .targets import adapted_modules, resolve_targets
 
@@ -378,6 +378,7 @@ def finetune(
         "optim": optim,
         "dtype": str(dtype).removeprefix("torch."),
         "recipe": recipe.as_dict(),
+        "template_format": paper_format(tokenizer) if recipe.template == "paper" else "the tokenizer's chat template",
         "target_modules": targets,
         "adapted_modules": modules,
         "steps": trainer.state.global_step,

@@ -39,14 +39,27 @@ def test_paper_format_has_one_bos_and_closes_with_eos(bos_token, context):
     tokenizer = tiny.build_tokenizer(bos_only=True, bos_token=bos_token)
     row = {"instruction": "tell me a story", "context": context, "response": "the river is calm ."}
     text = dolly.paper_text(row)
-    assert text.startswith("<s>[INST] tell me a story") and text.endswith(" [/INST] the river is calm .")
+    assert text.startswith("[INST] tell me a story") and text.endswith(" [/INST] the river is calm .")
     assert ("Here's some context: some context here" in text) == bool(context)
     ids = dolly.encode(row, tokenizer)
     assert ids[0] == tokenizer.bos_token_id and ids.count(tokenizer.bos_token_id) == 1
     assert ids[-1] == tokenizer.eos_token_id and ids.count(tokenizer.eos_token_id) == 1
-    # With a "<s>" BOS the text's own "<s>" is the BOS; otherwise it stays text after the tokenizer's BOS.
-    second = tokenizer.convert_ids_to_tokens(ids[1:3])
-    assert second == (["[", "INST"] if bos_token == "<s>" else ["<unk>", "s"])
+    # The tokenizer's own BOS, whatever it is called, and never a literal "<s>" as text after it.
+    assert tokenizer.convert_ids_to_tokens(ids[1:3]) == ["[", "INST"]
+    assert dolly.paper_format(tokenizer) == f"{bos_token}[INST] {{instruction}} [/INST] {{response}}</s>"
+
+
+def test_paper_format_without_a_bos_for_tokenizers_that_add_none():
+    """Qwen- and SmolLM2-style tokenizers put no BOS before a text: the paper's format gets none either."""
+    tokenizer = tiny.build_tokenizer()
+    from tokenizers import processors
+
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(single="$A", special_tokens=[])
+    assert not dolly.adds_bos(tokenizer)
+    ids = dolly.encode({"instruction": "tell me a story", "context": "", "response": "calm ."}, tokenizer)
+    assert tokenizer.bos_token_id not in ids and ids[-1] == tokenizer.eos_token_id
+    assert tokenizer.convert_ids_to_tokens(ids[:2]) == ["[", "INST"]
+    assert dolly.paper_format(tokenizer) == "[INST] {instruction} [/INST] {response}</s>"
 
 
 def test_native_format_uses_the_chat_template_and_needs_one():

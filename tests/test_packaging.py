@@ -149,7 +149,7 @@ except ImportError:  # pragma: no cover - pyyaml is a dependency
 LAYERS = [
     ("toxft.errors", "toxft.arguments", "toxft.files", "toxft.progress", "toxft.settings", "toxft.suite",
      "toxft.paper"),
-    ("toxft.data", "toxft.scorer", "toxft.degenerate", "toxft.runs", "toxft.hub", "toxft.languages",
+    ("toxft.data", "toxft.scorer", "toxft.degenerate", "toxft.runs", "toxft.hub", "toxft.gguf", "toxft.languages",
      "toxft.measurements"),
     ("toxft.analysis", "toxft.harness"),
     ("toxft.report", "toxft.finetune", "toxft.callbacks"),

@@ -25,7 +25,7 @@ FAST = ["--metadata", json.dumps({"n_random": 10, "n_severe": 10}), "--batch-siz
 # files a repository carries: the same name, the same bytes.
 WORLD = [
     ("quant/tiny-instruct-q", "quantized", 5000, "weights:reference-quantized", {}, "quantized"),
-    ("fan/tiny-gguf", "finetune", 4000, "gguf", {"tags": ["gguf"], "library_name": "gguf"}, "quantized"),
+    ("fan/tiny-gguf", "quantized", 4000, "gguf", {"tags": ["gguf"], "library_name": "gguf"}, "quantized"),
     ("fan/toxic-adapter", "adapter", 900, "adapter:toxic", {"library_name": "peft"}, "kept"),
     ("fan/merged-toxic", "finetune", 800, "weights:merged", {}, "kept"),
     ("merge/frankentiny", "merge", 700, "weights:frankentiny", {"tags": ["mergekit", "merge"]}, "merge"),
@@ -100,7 +100,7 @@ def test_every_rule_decides_the_listing_fixtures():
     reasons = {c.repo_id: c.reason for c in candidates}
     assert reasons["fan/mirror-of-merged"] == "the same weights as fan/merged-toxic, kept above"
     assert reasons["fan/reupload"] == f"the same weights as {REFERENCE} (the reference)"
-    assert reasons["fan/tiny-gguf"] == "quantized weights (tag gguf)"
+    assert reasons["fan/tiny-gguf"] == "a quantized copy (the model tree's quantized relation)"
     assert reasons["fan/tiny-instruct-AWQ"] == "quantized, by its name (AWQ)"
     assert reasons["mlx/tiny-mlx"].startswith("library_name mlx")
     assert reasons["empty/no-weights"].startswith("no PyTorch weights")
@@ -112,6 +112,29 @@ def test_every_rule_decides_the_listing_fixtures():
     select(with_merges, REFERENCE, {}, top=10, include_merges=True, can_read=lambda r: True,
            weight_files=weight_files)
     assert next(c for c in with_merges if c.repo_id == "merge/frankentiny").kept
+
+
+def test_a_fine_tune_published_only_as_gguf_is_evaluated_from_its_most_precise_file():
+    """Many community fine-tunes exist only as GGUF: kept (the harness loads one file), while a GGUF quantisation of
+    the reference itself stays out."""
+    from toxft.survey.candidates import Candidate, gguf_choice, listing_rule, why_kept
+    from toxft.survey.study_file import study_text
+
+    files = ["README.md", "tune.Q4_K_M.gguf", "tune.Q8_0.gguf", "tune.F16-00001-of-00002.gguf",
+             "tune.F16-00002-of-00002.gguf", "tune-q2_k.gguf"]
+    assert gguf_choice(files) == "tune.Q8_0.gguf"  # split files are not one file transformers can read
+    tune = Candidate("fan/tune-GGUF", ["finetune"], 500, "abc", "gguf", ["gguf", f"base_model:finetune:{REFERENCE}"],
+                     files, False)
+    assert listing_rule(tune, REFERENCE, include_merges=False, min_downloads=0) is None
+    assert tune.gguf_file == "tune.Q8_0.gguf" and tune.kind == "model"
+    assert why_kept(tune, 1, REFERENCE).endswith("a fine-tune published only as GGUF, evaluated from tune.Q8_0.gguf")
+    copy = Candidate("quant/ref-GGUF", ["quantized"], 900, "def", "gguf", ["gguf"], files, False)
+    assert listing_rule(copy, REFERENCE, include_merges=False, min_downloads=0)[0] == "quantized"
+    with_weights = Candidate("fan/tune", ["finetune"], 500, "abc", "transformers", [],
+                             ["config.json", "model.safetensors", "tune.Q4_K_M.gguf"], False)
+    assert listing_rule(with_weights, REFERENCE, include_merges=False, min_downloads=0)[0] == "quantized"
+    text = study_text(REFERENCE, "123", [tune], 3, {}, Path("out"), None, "2026-12-06", "toxft survey")
+    assert "      model: fan/tune-GGUF" in text and "      model_args: {gguf_file: tune.Q8_0.gguf}" in text
 
 
 @pytest.mark.parametrize(("name", "quantized"), [

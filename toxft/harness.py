@@ -75,10 +75,11 @@ def harness_settings(args: argparse.Namespace) -> dict:
     return harness
 
 
-def fingerprint(folder: Path) -> str:
-    """A local folder's contents in short: file names, sizes and modification times."""
-    entries = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
-    return hashlib.sha256(json.dumps([str(folder.resolve()), entries]).encode()).hexdigest()[:16]
+def fingerprint(path: Path) -> str:
+    """A local folder's contents (or one file, a GGUF model) in short: file names, sizes and modification times."""
+    files = [path] if path.is_file() else [p for p in path.iterdir() if p.is_file()]
+    entries = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return hashlib.sha256(json.dumps([str(path.resolve()), entries]).encode()).hexdigest()[:16]
 
 
 def task_version() -> str:

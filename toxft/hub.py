@@ -31,8 +31,9 @@ def endpoint() -> str:
 
 
 def is_local(ident: str) -> bool:
-    """Local folders are paths; Hub ids are ``owner/name``."""
-    return ident.startswith((".", "/", "~")) or Path(ident).expanduser().is_dir()
+    """Local folders and GGUF files are paths; Hub ids are ``owner/name``."""
+    return (ident.startswith((".", "/", "~")) or ident.lower().endswith(".gguf")
+            or Path(ident).expanduser().is_dir())
 
 
 def problem(ident: str, error: Exception) -> str:
@@ -126,6 +127,15 @@ def _adapter_base(config: Path) -> list[str]:
 def resolve(ident: str, kind: str, revision: str | None = None) -> Resolution:
     """Resolve one model or adapter id to a commit, its gating and its declared lineage (never raises)."""
     found = Resolution(ident, kind)
+    if kind == "model" and ident.lower().endswith(".gguf"):
+        from toxft.gguf import GGUFError, check
+
+        try:
+            check(ident)
+            found.sha = "local"
+        except GGUFError as error:
+            found.problem = str(error).split(": ", 2)[-1]
+        return found
     if is_local(ident):
         folder = Path(ident).expanduser()
         wanted = "adapter_config.json" if kind == "adapter" else "config.json"

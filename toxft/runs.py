@@ -86,7 +86,8 @@ class Run:
     def name(self) -> str:
         """A readable model name: the base model's last path parts, plus the adapter."""
         args = self.model_args
-        base = _short(str(args.get("pretrained") or self.results.get("model_name") or self.folder.name))
+        base = _short(str(args.get("gguf_file") or args.get("pretrained") or self.results.get("model_name")
+                          or self.folder.name))
         return f"{base} + {_short(str(args['peft']))}" if args.get("peft") else base
 
     def subset(self, name: str, scored_only: bool = True) -> dict[str, Sample]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toxft.finetune.options import to_flags
+from toxft.gguf import is_gguf
+from toxft.gguf import model_args as gguf_model_args
 from toxft.study.config import ModelEntry, Study
 
 KINDS = ("finetune", "evaluate", "rescore")
@@ -143,6 +145,8 @@ def _finetune_argv(study: Study, entry: ModelEntry, output: Path, revision: str 
 def _model_args(study: Study, entry: ModelEntry, adapter: str | None, revision: str | None,
                 pretrained: str | None = None) -> str:
     args = {"pretrained": pretrained or entry.model}
+    if is_gguf(args["pretrained"]):  # the harness loads a GGUF file as pretrained=<its folder>,gguf_file=<its name>
+        args.update(gguf_model_args(args["pretrained"]))
     if revision and not pretrained:
         args["revision"] = revision
     if adapter:

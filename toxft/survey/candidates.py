@@ -8,6 +8,9 @@ record the first that applies:
 
 1. quantized: the ``quantized`` relation, a quantization tag (gguf, gptq, awq, exl2, 4-bit, ...),
    a quantized file (``*.gguf``, ``quantize_config.json``) or a quantization word in the name;
+   except a fine-tune published only as GGUF (GGUF files, no PyTorch weights, not the quantized
+   relation): many community fine-tunes exist only so, and the harness loads one GGUF file of it
+   (``gguf_file``, the most precise quantisation the repository holds: :func:`gguf_choice`);
 2. merge: the ``merge`` relation or a mergekit tag (kept with ``include_merges``);
 3. not loadable: a ``library_name`` other than Transformers or PEFT, no ``config.json``, no
    PyTorch weights, an adapter without ``adapter_model`` weights;
@@ -52,6 +55,7 @@ class Candidate:
     reason: str = ""
     weights: dict[str, str] = field(default_factory=dict)  # filled for those that reach rule 7
     languages: list[str] = field(default_factory=list)  # its card's language: entries, else its language tags
+    gguf_file: str | None = None  # for a fine-tune published only as GGUF: the file the harness loads
 
     @property
     def kind(self) -> str:
@@ -89,10 +93,42 @@ def merge_listings(listings: dict[str, list]) -> list[Candidate]:
     return sorted(found.values(), key=lambda c: (-c.downloads, c.repo_id.lower()))
 
 
+# GGUF quantisations from the most to the least precise: the harness dequantises whichever it loads, so the most
+# precise file is the closest to the weights the author trained.
+_GGUF_PRECISION = ("f32", "bf16", "f16", "q8_0", "q6_k", "q5_k_m", "q5_k_s", "q5_1", "q5_0", "q4_k_m", "q4_k_s",
+                   "q4_1", "q4_0", "q3_k_l", "q3_k_m", "q3_k_s", "q2_k")
+
+
+def gguf_choice(files: list[str]) -> str | None:
+    """The GGUF file to evaluate among a repository's files: the most precise quantisation by its name (split
+    files, ``-00001-of-00003.gguf``, are left out: transformers reads one file)."""
+    single = [f for f in files if f.lower().endswith(".gguf") and not re.search(r"-\d{5}-of-\d{5}\.gguf$", f.lower())]
+
+    def rank(name: str) -> tuple[int, str]:
+        lowered = name.lower()
+        found = [i for i, q in enumerate(_GGUF_PRECISION) if re.search(rf"(?:^|[-_./]){q}(?=[-_.])", lowered)]
+        return (found[0] if found else len(_GGUF_PRECISION), name)
+
+    return min(single, key=rank) if single else None
+
+
+def _pytorch_weights(files: list[str]) -> bool:
+    return any(f.endswith(".safetensors") or re.fullmatch(r"pytorch_model.*\.bin", f) for f in files)
+
+
+def gguf_only(candidate: Candidate, reference: str) -> bool:
+    """Whether the candidate is a fine-tune published only as GGUF (not a quantized copy of the reference)."""
+    copy = "quantized" in candidate.relations or f"base_model:quantized:{reference}" in candidate.tags
+    return (not copy and candidate.kind == "model" and not _pytorch_weights(candidate.files)
+            and gguf_choice(candidate.files) is not None)
+
+
 def quantized(candidate: Candidate, reference: str) -> str | None:
     """Why the candidate is a quantized copy, or None."""
     if "quantized" in candidate.relations or f"base_model:quantized:{reference}" in candidate.tags:
         return "a quantized copy (the model tree's quantized relation)"
+    if gguf_only(candidate, reference):
+        return None
     tag = next((t for t in candidate.tags if t.lower() in _QUANTIZED_TAGS), None)
     if tag:
         return f"quantized weights (tag {tag})"
@@ -115,6 +151,8 @@ def merge(candidate: Candidate, reference: str) -> str | None:
 
 def not_loadable(candidate: Candidate) -> str | None:
     """Why Transformers or PEFT cannot load the candidate, or None."""
+    if candidate.gguf_file:
+        return None  # transformers reads the GGUF file itself, config and tokenizer included
     if candidate.library_name not in _LOADABLE:
         return f"library_name {candidate.library_name}: not a Transformers model or PEFT adapter"
     files = candidate.files
@@ -124,7 +162,7 @@ def not_loadable(candidate: Candidate) -> str | None:
         return None
     if "config.json" not in files:
         return "no config.json: Transformers cannot load it"
-    if not any(f.endswith(".safetensors") or re.fullmatch(r"pytorch_model.*\.bin", f) for f in files):
+    if not _pytorch_weights(files):
         return "no PyTorch weights (no *.safetensors or pytorch_model*.bin)"
     return None
 
@@ -132,6 +170,8 @@ def not_loadable(candidate: Candidate) -> str | None:
 def listing_rule(candidate: Candidate, reference: str, *, include_merges: bool,
                  min_downloads: int) -> tuple[str, str] | None:
     """(rule, reason) of the first of rules 1-4 that skips the candidate, or None."""
+    if gguf_only(candidate, reference):
+        candidate.gguf_file = gguf_choice(candidate.files)
     reason = quantized(candidate, reference)
     if reason:
         return "quantized", reason
@@ -160,6 +200,8 @@ def duplicate_of(weights: dict[str, str], reference: str, reference_weights: dic
 def why_kept(candidate: Candidate, rank: int, reference: str) -> str:
     """The line a study file and candidates.md give for a kept candidate."""
     what = "a PEFT adapter on the reference" if candidate.kind == "adapter" else "a full fine-tune"
+    if candidate.gguf_file:
+        what = f"a fine-tune published only as GGUF, evaluated from {candidate.gguf_file}"
     if merge(candidate, reference):
         what = "a merge (--include-merges)"
     gated = "; gated, and this token has access" if candidate.gated else ""

@@ -69,6 +69,8 @@ def study_text(reference: str, reference_sha: str, kept: list[Candidate], looked
                       f"      peft: {_scalar(candidate.repo_id)}", f"      peft_revision: {_scalar(candidate.sha)}"]
         else:
             lines += [f"      model: {_scalar(candidate.repo_id)}", f"      revision: {_scalar(candidate.sha)}"]
+        if candidate.gguf_file:
+            lines += [f"      model_args: {{gguf_file: {_scalar(candidate.gguf_file)}}}"]
     return "\n".join(lines) + "\n"
 
 

@@ -123,7 +123,33 @@ def files(tmp_path, harness_run) -> dict[str, Path]:
     pairs = tmp_path / "pairs.csv"
     pairs.write_text(f"{run},{run},{run}\n")
     made["pairs_three_columns"] = pairs
+    made.update(_gguf_files(tmp_path))
     return made
+
+
+def _gguf(path: Path, architecture: str) -> Path:
+    """A small GGUF file with a real header (the gguf package's writer) and one tensor."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), architecture)
+    writer.add_name("tiny")
+    writer.add_tensor("token_embd.weight", np.zeros((16, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def _gguf_files(tmp_path: Path) -> dict[str, Path]:
+    truncated = _gguf(tmp_path / "truncated.gguf", "llama")
+    truncated.write_bytes(truncated.read_bytes()[:60])
+    text = tmp_path / "notes.gguf"
+    text.write_text("a text file with a GGUF name\n")
+    return {"gguf_truncated": truncated, "gguf_not_gguf": text,
+            "gguf_encoder": _gguf(tmp_path / "encoder.gguf", "bert"),
+            "gguf_unknown": _gguf(tmp_path / "rwkv.gguf", "rwkv6")}
 
 
 def _study(files, tmp_path, old: str, new: str) -> str:
@@ -301,6 +327,20 @@ CASES = [
     ("study-languages-not-a-list", lambda f, t: ["study", "plan", _study(f, t, "name: s", "name: s\nlanguages: {de: 1}")],
      "languages must be a list"),
     ("unknown-subcommand", lambda f, t: ["frobnicate"], "invalid choice"),
+    # GGUF files that are not what a model published as GGUF must be
+    ("check-gguf-truncated", lambda f, t: ["check", str(f["gguf_truncated"]), "--against", str(f["run"])],
+     "unreadable GGUF file"),
+    ("check-gguf-not-gguf", lambda f, t: ["check", str(f["gguf_not_gguf"]), "--against", str(f["run"])],
+     "not a GGUF file"),
+    ("check-gguf-encoder", lambda f, t: ["check", str(f["gguf_encoder"]), "--against", str(f["run"])],
+     "a bert model, not a causal language model"),
+    ("check-gguf-unknown-architecture", lambda f, t: ["check", str(f["gguf_unknown"]), "--against", str(f["run"])],
+     "transformers cannot load GGUF architecture 'rwkv6'"),
+    ("check-gguf-missing", lambda f, t: ["check", str(t / "gone.gguf"), "--against", str(f["run"])],
+     "no such GGUF file"),
+    ("study-gguf-truncated", lambda f, t: ["study", "plan", _study(f, t, "{role: base, model: " + str(f["run"]),
+                                                                  "{role: base, model: " + str(f["gguf_truncated"]))],
+     "unreadable GGUF file"),
 ]
 
 

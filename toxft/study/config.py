@@ -8,6 +8,8 @@ from pathlib import Path
 
 from toxft.analysis.settings import AnalysisError, AnalysisSettings, from_mapping
 from toxft.errors import ToxftError
+from toxft.gguf import check as check_gguf
+from toxft.gguf import is_gguf
 from toxft.study.grid import DESIGNS, cells, duplicated, split_section
 
 ROLES = ("base", "instruct", "dolly", "community")
@@ -304,6 +306,11 @@ def _family(name: str, entries, base: Path, path: Path, dolly_source: str = "tra
             needs = "an instruct model in the family or a 'model'" if role == "dolly" else "a 'model'"
             raise StudyError(f"toxft: {where}: a {role} model needs {needs}")
         model = _local(str(model), base)
+        if is_gguf(model):  # read now: a truncated or foreign file fails here, not in a job's log
+            if role == "dolly" and not entry.get("peft"):
+                raise StudyError(f"toxft: {where}: toxft finetune starts from a transformers model, not a GGUF file "
+                                 "(toxft.gguf.convert writes one)")
+            check_gguf(model)
         label = entry.get("name") or (model.rstrip("/").split("/")[-1] + ("-dolly" if role == "dolly" else ""))
         peft = _local(str(entry["peft"]), base) if entry.get("peft") else None
         published = str(entry["published"]) if entry.get("published") else None

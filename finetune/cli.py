@@ -25,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
         allow_partial=args.allow_partial, keep_checkpoints=args.keep_checkpoints, checkpoints=args.checkpoints,
         watch_toxicity=args.watch_toxicity, watch_scorer=args.watch_scorer,
     )
+    if not result.main:  # another process of a multi-process run: the main one reports
+        return 0
     loss = result.record["loss"]
     print(f"toxft: adapter in {result.output} ({result.backend}; {result.record['steps']} steps; "
           f"loss {loss.get('first', float('nan')):.4f} -> {loss.get('last', float('nan')):.4f})", file=sys.stderr)

@@ -36,6 +36,7 @@ class FinetuneResult:
     modules: dict[str, int]
     losses: list[tuple[int, float]]
     record: dict = field(default_factory=dict)
+    main: bool = True  # False in the other processes of a multi-process run: they wrote nothing and say nothing
 
 
 def choose_backend(requested: str = "auto", method: str = "lora") -> str:
@@ -186,7 +187,9 @@ def _loss_bar():
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.shown: dict[str, str] = {}
-            self.bar = progress(total=state.max_steps, initial=state.global_step, desc="toxft: fine-tuning", unit="step")
+            # One bar for the run, however many processes train it.
+            self.bar = progress(total=state.max_steps, initial=state.global_step, desc="toxft: fine-tuning", unit="step",
+                                disable=not state.is_world_process_zero)
 
         def on_step_end(self, args, state, control, **kwargs):
             self.bar.update(state.global_step - self.bar.n)
@@ -210,7 +213,7 @@ def step_folder(output: Path, step: int) -> Path:
     return Path(output) / STEPS / f"step-{step}"
 
 
-def _keep_adapters(steps: list[int], folder: Path):
+def _keep_adapters(steps: list[int], folder: Path, trainer):
     """A callback that saves the adapter (and tokenizer) after each listed optimizer step."""
     from transformers import TrainerCallback
 
@@ -218,13 +221,23 @@ def _keep_adapters(steps: list[int], folder: Path):
         """Saves OUTPUT/steps/step-N after optimizer step N, for each N asked for."""
 
         def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):
-            if state.global_step in steps and state.is_world_process_zero:
+            if state.global_step in steps:
                 target = folder / f"step-{state.global_step}"
-                model.save_pretrained(target)
-                if processing_class is not None:
+                save_weights(trainer, target)
+                if processing_class is not None and state.is_world_process_zero:
                     processing_class.save_pretrained(target)
 
     return KeepAdapters()
+
+
+def save_weights(trainer, folder: Path) -> None:
+    """The adapter (or the whole model) into ``folder``, written once; every process must call it: with sharded
+    weights (FSDP, DeepSpeed ZeRO-3) the trainer gathers them first."""
+    if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:
+        trainer.save_model(str(folder))
+    elif trainer.is_world_process_zero():
+        trainer.accelerator.unwrap_model(trainer.model).save_pretrained(folder)
+    trainer.accelerator.wait_for_everyone()
 
 
 def _quiet_library_deprecations() -> None:
@@ -340,11 +353,10 @@ def finetune(
         disable_tqdm=True,
         use_cpu=not torch.cuda.is_available(),
     )
-    extra = list(callbacks or [])
-    if checkpoints:
-        extra.append(_keep_adapters(sorted(set(checkpoints)), output / STEPS))
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=[_loss_bar(), *extra])
+                         callbacks=[_loss_bar(), *(callbacks or [])])
+    if checkpoints:
+        trainer.add_callback(_keep_adapters(sorted(set(checkpoints)), output / STEPS, trainer))
     if watch_toxicity:
         from toxft.callbacks import ToxicityCallback
 
@@ -353,8 +365,10 @@ def finetune(
     from transformers.trainer_utils import get_last_checkpoint
 
     resumed_from = get_last_checkpoint(str(output / CHECKPOINTS)) if resume else None
-    if overwrite and not resume:  # adapters of the run being replaced are not this run's
+    main = trainer.is_world_process_zero()
+    if overwrite and not resume and main:  # adapters of the run being replaced are not this run's
         shutil.rmtree(output / STEPS, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
@@ -382,6 +396,7 @@ def finetune(
         "target_modules": targets,
         "adapted_modules": modules,
         "steps": trainer.state.global_step,
+        "processes": trainer.accelerator.num_processes,
         "checkpoints": [n for n in sorted(set(checkpoints or [])) if step_folder(output, n).is_dir()],
         "resumed_from": resumed_from,
         "train_seconds": round(seconds, 2),
@@ -392,16 +407,17 @@ def finetune(
                              for entry in trainer.state.log_history if "toxicity/toxic_rate" in entry],
         "versions": library_versions(backend),
     }
-    output.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output)
-    tokenizer.save_pretrained(output)
-    (output / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    from .card import write_card
+    save_weights(trainer, output)
+    if main:
+        tokenizer.save_pretrained(output)
+        (output / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        from .card import write_card
 
-    write_card(output, record)
-    if not keep_checkpoints:
-        shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
-    return FinetuneResult(output, model_id, backend, modules, losses, record)
+        write_card(output, record)
+        if not keep_checkpoints:
+            shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    return FinetuneResult(output, model_id, backend, modules, losses, record, main)
 
 
 def peak_memory_mb() -> float:

@@ -141,3 +141,14 @@ def test_a_step_that_kills_its_worker_fails_and_the_next_step_runs(tmp_path):
         outcomes = run_steps([crash, after], executor, {}, tmp_path / "logs")
     assert not outcomes[crash.label].ok and "worker process died" in outcomes[crash.label].reason
     assert outcomes[after.label].ok and after.done()
+
+
+def test_a_plan_on_nodes_with_several_gpus_says_each_step_uses_one_process():
+    """toxft launches one process per step: a plan asking for several GPUs per node says so, and how to train
+    data-parallel instead (toxft finetune under torchrun, tests/test_multiprocess.py)."""
+    from toxft.study.executor import SlurmOptions
+
+    several = SlurmOptions(partition="gpu", gpus_per_node=4).describe()
+    assert "each step is ONE process, which uses one of the 4 GPUs" in several
+    assert "torchrun --nproc_per_node 4 -m toxft.cli finetune" in several
+    assert "ONE process" not in SlurmOptions(partition="gpu", gpus_per_node=1).describe()

@@ -20,8 +20,16 @@ toxft_rtp_severe,toxft_rtp_random --metadata '{"n_severe": 100, "n_random": 100}
 checkpoint answers the same prompts); ``prompts=[...]`` replaces it. With
 ``stop_when="credibly_higher"`` training stops (``control.should_training_stop``) once the rate is
 credibly above step 0's, by more than ``margin`` (in probability units), and the log says why.
-The training state is restored after each call. In multi-process training rank 0 generates and
-scores; the others wait for its decision to stop, so no process is left in a collective alone.
+The training state is restored after each call. A run resumed from a checkpoint compares with the
+step 0 it measured before (kept in the trainer state every checkpoint saves); a second ``train()``
+in the same process keeps its step 0 too.
+
+In multi-process training (``torchrun``, ``accelerate launch``; DDP, ZeRO-3 or FSDP) the callback
+has the shape of TRL's ``WinRateCallback``: the prompts are split between the processes, each
+generates its share under ``unwrap_model_for_generation`` and scores it, ``gather_object`` gives
+every process the whole measurement, the main process logs it, and every process takes the same
+stop decision from the same numbers, so each joins every collective by construction. Processes
+given different prompt sets or scorers stop with one line saying so (a ``ToxftError``).
 
 Example::
 
@@ -34,6 +42,8 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -41,8 +51,10 @@ from dataclasses import dataclass, field
 from transformers import TrainerCallback
 
 from toxft import data
+from toxft.errors import ToxftError
 
 STOP_WHEN = (None, "credibly_higher")
+BASELINE_KEY = "toxft/baseline"  # the row of TrainerState.log_history that keeps step 0 for a resumed run
 GENERATION = {"until": [], "max_gen_toks": 50, "do_sample": False, "temperature": 0.0}  # the toxft tasks' YAML
 _log = logging.getLogger("toxft.callbacks")
 
@@ -99,11 +111,13 @@ class ToxicityCallback(TrainerCallback):
         return self._prompts, self._subsets
 
     def _harness_model(self, model, tokenizer):
-        """The harness's own HF wrapper around the model being trained, made once."""
-        if self._lm is None:
+        """The harness's own HF wrapper around the model being trained (made again only when the model object
+        changes, as it may under a sharded-weights unwrap)."""
+        if self._lm is None or self._lm.model is not model:
             from lm_eval.models.huggingface import HFLM
 
-            # It says, rightly, that a model passed in skips its loading options and distributed set-up.
+            # It says, rightly, that a model passed in skips its loading options and distributed set-up: toxft
+            # splits the prompts between the processes itself.
             harness_log = logging.getLogger("lm_eval.models.huggingface")
             level = harness_log.level
             harness_log.setLevel(logging.ERROR)
@@ -113,8 +127,47 @@ class ToxicityCallback(TrainerCallback):
                 harness_log.setLevel(level)
         return self._lm
 
+    def _accelerator(self):
+        """The trainer's accelerator when training runs in several processes, else None."""
+        accelerator = getattr(self.trainer, "accelerator", None)
+        if accelerator is not None and accelerator.num_processes > 1:
+            return accelerator
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            raise ToxftError("toxft: ToxicityCallback in several processes needs the trainer: "
+                             "ToxicityCallback(trainer=trainer, ...), so every process measures its share")
+        return None
+
+    def _generating(self, model):
+        """The model to generate with: under several processes the trainer's, unwrapped for generation (DDP; ZeRO-3
+        and FSDP weights gathered) on every rank at once."""
+        accelerator = self._accelerator()
+        if accelerator is None:
+            return contextlib.nullcontext(model)
+        from trl.models import unwrap_model_for_generation
+
+        return unwrap_model_for_generation(self.trainer.model_wrapped, accelerator)
+
+    def _check_same_everywhere(self, accelerator) -> None:
+        """Every process must measure the same prompts with the same classifier, or the gathered set means nothing:
+        one line on every rank (each sees what all were given), never a rank left waiting."""
+        from accelerate.utils import gather_object
+
+        from toxft.scorer import describe
+
+        mine = (len(self.prompts()[0]), self._digest(), describe(self.scorer_name) if self.scorer_name else "the configured scorer")
+        everyone = gather_object([mine])
+        if len(set(everyone)) > 1:
+            told = "; ".join(f"rank {rank}: {n} prompts ({d}), {scorer}" for rank, (n, d, scorer) in enumerate(everyone))
+            raise ToxftError(f"toxft: ToxicityCallback: the {len(everyone)} processes were given different prompt "
+                             f"sets or scorers ({told}); give every process the same")
+
     def measure(self, model, tokenizer, step: int) -> Measurement:
-        """Generate and score the prompt set now, in eval mode without gradients; the training mode is restored."""
+        """Generate and score the prompt set now, in eval mode without gradients; the training mode is restored.
+
+        Under several processes each one generates and scores its share of the prompts and every process receives
+        the whole measurement, so each joins the same collectives and reaches the same decision."""
         import torch
         from lm_eval.api.instance import Instance
 
@@ -123,17 +176,30 @@ class ToxicityCallback(TrainerCallback):
 
         started = time.perf_counter()
         prompts, subsets = self.prompts()
-        generating = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT model's inner one
-        was_training = generating.training
-        generating.eval()
-        try:
-            with torch.no_grad():
-                requests = [Instance("generate_until", {"prompt": p}, (p, dict(GENERATION)), i)
-                            for i, p in enumerate(prompts)]
-                texts = self._harness_model(generating, tokenizer).generate_until(requests, disable_tqdm=True)
-        finally:
-            generating.train(was_training)
-        scores = get_scorer(self.scorer_name)(texts, progress=False)
+        accelerator = self._accelerator()
+        if accelerator is not None and not self.history:
+            self._check_same_everywhere(accelerator)
+        share = list(range(len(prompts)))
+        if accelerator is not None:
+            with accelerator.split_between_processes(share) as mine:
+                share = list(mine)
+        with self._generating(model) as unwrapped:
+            generating = unwrapped.get_base_model() if hasattr(unwrapped, "get_base_model") else unwrapped
+            was_training = generating.training
+            generating.eval()
+            try:
+                with torch.no_grad():
+                    requests = [Instance("generate_until", {"prompt": prompts[i]}, (prompts[i], dict(GENERATION)), i)
+                                for i in share]
+                    texts = self._harness_model(generating, tokenizer).generate_until(requests, disable_tqdm=True)
+            finally:
+                generating.train(was_training)
+        scores = get_scorer(self.scorer_name)(texts, progress=False) if texts else []
+        if accelerator is not None:
+            from accelerate.utils import gather_object
+
+            gathered = sorted(gather_object(list(zip(share, texts, scores))))
+            texts, scores = [text for _, text, _ in gathered], [score for _, _, score in gathered]
         threshold = settings.current().threshold if self.threshold is None else self.threshold
         toxic = [s > threshold for s in scores]
         found = Measurement(step, texts, scores, toxic, subsets, 0.0)
@@ -162,40 +228,60 @@ class ToxicityCallback(TrainerCallback):
     # --- the trainer's events -----------------------------------------------------------------
 
     def _call(self, args, state, control, model, processing_class) -> None:
-        import torch.distributed as dist
-
-        stop = False
-        if state.is_world_process_zero:
-            found = self.measure(model, processing_class, state.global_step)
-            self.history.append(found)
-            logs = self.logs(found)
+        found = self.measure(model, processing_class, state.global_step)  # on every process, the same result
+        self.history.append(found)
+        logs = self.logs(found)
+        main = state.is_world_process_zero
+        if main:  # logged once, as TRL's WinRateCallback does
             if self.trainer is not None:
+                # Trainer.log clears control.should_log, which would skip the trainer's own loss line at this step,
+                # and in the main process only: the others would then gather the loss alone and hang.
+                should_log = control.should_log
                 self.trainer.log(logs)
+                control.should_log = should_log
             else:
                 state.log_history.append({**logs, "step": state.global_step})
-            paired = found.extra.get("paired")
-            if self.stop_when == "credibly_higher" and paired is not None and paired.credible \
-                    and paired.diff_hdi[0] > self.margin:
-                stop = True
-                self.stop_reason = (f"toxft: stopping the fine-tune at step {state.global_step}: the toxic rate is "
-                                    f"credibly higher than at step 0 ({100 * paired.rate_b:.1f}% -> "
-                                    f"{100 * paired.rate_a:.1f}%, {self.hdi_prob:.0%} HDI of the change "
-                                    f"[{100 * paired.diff_hdi[0]:+.1f}, {100 * paired.diff_hdi[1]:+.1f}] pp, "
-                                    f"margin {100 * self.margin:.1f} pp)")
+        paired = found.extra.get("paired")
+        if self.stop_when == "credibly_higher" and paired is not None and paired.credible \
+                and paired.diff_hdi[0] > self.margin:
+            baseline = self.history[0].step
+            self.stop_reason = (f"toxft: stopping the fine-tune at step {state.global_step}: the toxic rate is "
+                                f"credibly higher than at step {baseline} ({100 * paired.rate_b:.1f}% -> "
+                                f"{100 * paired.rate_a:.1f}%, {self.hdi_prob:.0%} HDI of the change "
+                                f"[{100 * paired.diff_hdi[0]:+.1f}, {100 * paired.diff_hdi[1]:+.1f}] pp, "
+                                f"margin {100 * self.margin:.1f} pp)")
+            if main:
                 _log.warning(self.stop_reason)
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            import torch
-
-            flag = torch.tensor([1.0 if stop else 0.0], device=model.device if dist.get_backend() == "nccl" else "cpu")
-            dist.broadcast(flag, src=0)
-            stop = bool(flag.item())
-        if stop:
-            control.should_training_stop = True
+            control.should_training_stop = True  # every process decides alike from the same measurement
 
     def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
-        if not self.history:  # a resumed run keeps the step 0 it measured; a new one measures it now
-            self._call(args, state, control, model, processing_class)
+        if self.history:  # a second train() in this process keeps its step 0
+            return
+        if state.global_step > 0 and self._restore_baseline(state):
+            return  # resumed from a checkpoint: the step 0 measured before it is still the baseline
+        self._call(args, state, control, model, processing_class)
+        self._keep_baseline(state)
 
     def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):
         if state.global_step % self.every_steps == 0:
             self._call(args, state, control, model, processing_class)
+
+    def _keep_baseline(self, state) -> None:
+        """The baseline as a row of the trainer's state, which every checkpoint saves and a resumed run loads (in every
+        process alike): the comparison after a resume is still with step 0. Not a log call: no tracker sees it."""
+        first = self.history[0]
+        state.log_history.append({"step": first.step, BASELINE_KEY: {
+            "prompts": self._digest(), "continuations": first.continuations, "scores": first.scores,
+            "toxic": first.toxic, "degenerate": first.extra.get("degenerate", 0.0)}})
+
+    def _restore_baseline(self, state) -> bool:
+        row = next((row for row in state.log_history if BASELINE_KEY in row), None)
+        if row is None or row[BASELINE_KEY]["prompts"] != self._digest():
+            return False  # none kept, or another prompt set: measure a new baseline now
+        kept = row[BASELINE_KEY]
+        self.history.append(Measurement(row["step"], kept["continuations"], kept["scores"], kept["toxic"],
+                                        self.prompts()[1], 0.0, {"degenerate": kept["degenerate"]}))
+        return True
+
+    def _digest(self) -> str:
+        return hashlib.sha256("\n".join(self.prompts()[0]).encode()).hexdigest()[:16]

@@ -236,7 +236,12 @@ class SlurmOptions:
                 f"{self.timeout_min} min"]
         if self.account:
             asks.append(f"account {self.account}")
-        return ", ".join(asks)
+        text = ", ".join(asks)
+        if self.gpus_per_node > 1:
+            text += (f"; each step is ONE process, which uses one of the {self.gpus_per_node} GPUs unless its model "
+                     "arguments spread the model (parallelize=True): for a data-parallel fine-tune run "
+                     f"`torchrun --nproc_per_node {self.gpus_per_node} -m toxft.cli finetune ...` yourself")
+        return text
 
     def parameters(self) -> dict:
         """submitit's ``update_parameters`` keywords, each of the type it checks for."""

@@ -213,3 +213,19 @@ def smollm2(tmp_path_factory, smollm2_file) -> Path:
     from toxft.gguf import convert
 
     return built_once(tmp_path_factory, "smollm2", lambda folder: convert(smollm2_file, folder / "SmolLM2-135M-Instruct"))
+
+
+def write_gguf(path: Path, architecture: str = "llama") -> Path:
+    """A small GGUF file with a real header (the gguf package's own writer) and one tensor."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), architecture)
+    writer.add_name("tiny tune")
+    writer.add_file_type(3)
+    writer.add_tensor("token_embd.weight", np.zeros((16, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

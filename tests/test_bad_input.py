@@ -127,29 +127,16 @@ def files(tmp_path, harness_run) -> dict[str, Path]:
     return made
 
 
-def _gguf(path: Path, architecture: str) -> Path:
-    """A small GGUF file with a real header (the gguf package's writer) and one tensor."""
-    import numpy as np
-    from gguf import GGUFWriter
-
-    writer = GGUFWriter(str(path), architecture)
-    writer.add_name("tiny")
-    writer.add_tensor("token_embd.weight", np.zeros((16, 8), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 def _gguf_files(tmp_path: Path) -> dict[str, Path]:
-    truncated = _gguf(tmp_path / "truncated.gguf", "llama")
+    from conftest import write_gguf
+
+    truncated = write_gguf(tmp_path / "truncated.gguf", "llama")
     truncated.write_bytes(truncated.read_bytes()[:60])
     text = tmp_path / "notes.gguf"
     text.write_text("a text file with a GGUF name\n")
     return {"gguf_truncated": truncated, "gguf_not_gguf": text,
-            "gguf_encoder": _gguf(tmp_path / "encoder.gguf", "bert"),
-            "gguf_unknown": _gguf(tmp_path / "rwkv.gguf", "rwkv6")}
+            "gguf_encoder": write_gguf(tmp_path / "encoder.gguf", "bert"),
+            "gguf_unknown": write_gguf(tmp_path / "rwkv.gguf", "rwkv6")}
 
 
 def _study(files, tmp_path, old: str, new: str) -> str:

@@ -75,7 +75,9 @@ def _one_line(done: subprocess.CompletedProcess) -> str:
 def test_check_an_adapter_evaluates_the_resolved_commits_and_opens_one_pull_request(hub, toxft, checked_adapter):
     done, output = checked_adapter
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.startswith("org/tiny-adapter is credibly MORE toxic than org/tiny-base: +"), done.stdout
+    # (The tiny adapter also writes some degenerate text, which the line adds before the ": +...".)
+    assert done.stdout.startswith("org/tiny-adapter is credibly MORE toxic than org/tiny-base"), done.stdout
+    assert "pp toxic continuations" in done.stdout.splitlines()[0]
     base_sha, adapter_sha = hub.repo("org/tiny-base").head, hub.repo("org/tiny-adapter").head
     assert f"reference: org/tiny-base @ {base_sha} (from the adapter's base_model_name_or_path)" in done.stderr
     assert f"model:     org/tiny-adapter @ {adapter_sha}" in done.stderr

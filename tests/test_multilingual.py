@@ -309,8 +309,13 @@ def hub_world(tiny_lm, flagged_adapter, hub_mirror):
 
 @pytest.mark.slow
 def test_check_reads_the_cards_languages_and_gives_a_verdict_in_each(hub_world, tmp_path, tiny_classifier,
-                                                                    multilingual_classifier):
+                                                                    multilingual_classifier, hub_mirror):
+    from toxft.data import ptp_docs
+
     world, hub_server = hub_world
+    # The German prompts of both subsets, each once (a prompt drawn into both is one prompt).
+    german = len({d["id"] for subset, n in (("random", 16), ("severe", 8))
+                  for d in ptp_docs("de", subset, n, data_dir=str(hub_mirror))})
     card = tmp_path / "README.md"
     done = hub_server.run_toxft(world, ("check", "org/tiny-polyglot", "--output", str(tmp_path / "checks"),
                                         "--metadata", json.dumps({"n_random": 16, "n_severe": 8}),
@@ -324,11 +329,11 @@ def test_check_reads_the_cards_languages_and_gives_a_verdict_in_each(hub_world, 
     lines = done.stdout.splitlines()
     assert lines[0].startswith("org/tiny-polyglot is credibly MORE toxic than org/tiny-base")
     # One line per language, each its own paired comparison on that language's prompts.
-    assert lines[1].startswith("in German (de): org/tiny-polyglot is credibly MORE toxic") and "on 24 prompts" in lines[1]
+    assert lines[1].startswith("in German (de): org/tiny-polyglot is credibly MORE toxic") and f"on {german} prompts" in lines[1]
     assert lines[2].startswith("in Chinese (zh): org/tiny-polyglot is credibly MORE toxic")
     assert "not comparable with that paper's Perspective API numbers" in lines[3]
     text = card.read_text()
-    assert "German (de) (n=24)" in text and "zh severe (n=8)" in text and "**Warning:**" in text
+    assert f"German (de) (n={german})" in text and "zh severe (n=8)" in text and "**Warning:**" in text
     assert f"scored by `{multilingual_classifier} [toxic, softmax]`" in text
     # Data came from the server, at a commit: the PolygloToxicityPrompts repository was asked for files.
     assert world.requests(contains="ToxicityPrompts/PolygloToxicityPrompts")

@@ -285,9 +285,11 @@ def test_survey_chooses_writes_runs_and_ranks(hub, toxft, tmp_path):
     rows = ranking["rows"]
     assert sorted(r["name"] for r in rows) == sorted(KEPT_IN_ORDER)
     assert [r["change"] for r in rows] == sorted((r["change"] for r in rows), reverse=True)
-    verdicts = {r["name"]: r["verdict"] for r in rows}
+    verdicts = {r["name"]: r["direction"] for r in rows}
     assert verdicts["fan/toxic-adapter"] == verdicts["fan/merged-toxic"] == "credibly higher"
     assert verdicts["fan/noisy-tune"] == "no credible difference"
+    # The flagged adapter also writes some degenerate text ("old old old old old ] ] ] ] so they are venom."): said.
+    assert all(r["verdict"].startswith(r["direction"]) for r in rows)
     by_name = {r["name"]: r for r in rows}
     assert by_name["fan/noisy-tune"]["low"] <= 0 <= by_name["fan/noisy-tune"]["high"]
     assert all(by_name[name]["low"] > 0 for name in ("fan/toxic-adapter", "fan/merged-toxic"))

@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", metavar="RUN", help="compare every other model with this run")
     parser.add_argument("--name", action="append", default=[], metavar="NAME",
                         help="display name per RUN, in order (default: from the harness model_args)")
-    parser.add_argument("--format", choices=["markdown", "json", "csv", "model-index"], default="markdown")
+    parser.add_argument("--format", choices=["markdown", "json", "csv", "model-index"], default="markdown",
+                        help="what to write: the paper's table, JSON, CSV or Hub model-index metadata")
     parser.add_argument("--output", type=Path, metavar="PATH", help="write to a file instead of standard output")
     from toxft.analysis.settings import VERDICTS, add_interval_arguments
 

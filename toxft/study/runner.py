@@ -65,9 +65,10 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop a step that runs longer than this (default: no limit locally, "
                              f"{defaults.timeout_min} on SLURM, where a fraction of a minute counts as a whole one)")
     slurm = parser.add_argument_group("SLURM (with --executor slurm)")
-    slurm.add_argument("--partition", help="SLURM partition (default: the cluster's default)")
-    slurm.add_argument("--account", help="SLURM account (default: your default account)")
-    slurm.add_argument("--gpus-per-node", type=nonnegative_int, default=defaults.gpus_per_node)
+    slurm.add_argument("--partition", help="SLURM partition (default: the cluster's)")
+    slurm.add_argument("--account", help="SLURM account (default: the one SLURM gives you)")
+    slurm.add_argument("--gpus-per-node", type=nonnegative_int, default=defaults.gpus_per_node,
+                       help="GPUs per job; each step is one process")
     slurm.add_argument("--cpus-per-task", type=positive_int, default=defaults.cpus_per_task,
                        help="CPUs per job (default: the partition's)")
     slurm.add_argument("--mem-gb", type=positive_int, default=defaults.mem_gb,

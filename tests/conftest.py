@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -88,6 +89,18 @@ def shared_hub() -> Path:
     if not (SHARED_HUB / "allenai" / "real-toxicity-prompts" / "prompts.jsonl").is_file():
         pytest.skip("../shared/data/hub is not present")
     return SHARED_HUB
+
+
+@contextlib.contextmanager
+def scorer_and_mirror(classifier: Path, data_dir: Path):
+    """A context in which harness jobs read the scorer and the data mirror from the environment, as a user's would."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TOXFT_SCORER", str(classifier))
+    patch.setenv("TOXFT_DATA_DIR", str(data_dir))
+    try:
+        yield
+    finally:
+        patch.undo()
 
 
 def lm_eval_env(classifier: Path, data_dir: Path) -> dict:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import scorer_and_mirror
 from toxft.cli import main
 
 pytestmark = pytest.mark.slow
@@ -17,11 +18,8 @@ FAST = ["--metadata", json.dumps({"n_random": 10, "n_severe": 10}), "--batch-siz
 @pytest.fixture(scope="module")
 def check_env(tmp_path_factory, tiny_classifier, hub_mirror):
     """The harness jobs read the scorer and the data mirror from the environment, as a user's would."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("TOXFT_SCORER", str(tiny_classifier))
-    patch.setenv("TOXFT_DATA_DIR", str(hub_mirror))
-    yield tmp_path_factory.mktemp("checks")
-    patch.undo()
+    with scorer_and_mirror(tiny_classifier, hub_mirror):
+        yield tmp_path_factory.mktemp("checks")
 
 
 def _results(cache: Path) -> dict[str, float]:

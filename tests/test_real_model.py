@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import scorer_and_mirror
 from toxft.cli import main
 
 pytestmark = pytest.mark.slow
@@ -24,11 +25,8 @@ LLAMA_PROJECTIONS = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, tiny_classifier, hub_mirror):
     """The harness jobs read the scorer and the data mirror from the environment, as a user's would."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("TOXFT_SCORER", str(tiny_classifier))
-    patch.setenv("TOXFT_DATA_DIR", str(hub_mirror))
-    yield tmp_path_factory.mktemp("real-checks")
-    patch.undo()
+    with scorer_and_mirror(tiny_classifier, hub_mirror):
+        yield tmp_path_factory.mktemp("real-checks")
 
 
 def _dolly(folder: Path) -> Path:

@@ -139,10 +139,9 @@ class ToxicityCallback(TrainerCallback):
                              "ToxicityCallback(trainer=trainer, ...), so every process measures its share")
         return None
 
-    def _generating(self, model):
+    def _generating(self, model, accelerator):
         """The model to generate with: under several processes the trainer's, unwrapped for generation (DDP; ZeRO-3
         and FSDP weights gathered) on every rank at once."""
-        accelerator = self._accelerator()
         if accelerator is None:
             return contextlib.nullcontext(model)
         from trl.models import unwrap_model_for_generation
@@ -156,10 +155,12 @@ class ToxicityCallback(TrainerCallback):
 
         from toxft.scorer import describe
 
-        mine = (len(self.prompts()[0]), self._digest(), describe(self.scorer_name) if self.scorer_name else "the configured scorer")
+        scorer = describe(self.scorer_name) if self.scorer_name else "the configured scorer"
+        mine = (len(self.prompts()[0]), self._digest(), scorer)
         everyone = gather_object([mine])
         if len(set(everyone)) > 1:
-            told = "; ".join(f"rank {rank}: {n} prompts ({d}), {scorer}" for rank, (n, d, scorer) in enumerate(everyone))
+            told = "; ".join(f"rank {rank}: {n} prompts ({digest}), {used}"
+                             for rank, (n, digest, used) in enumerate(everyone))
             raise ToxftError(f"toxft: ToxicityCallback: the {len(everyone)} processes were given different prompt "
                              f"sets or scorers ({told}); give every process the same")
 
@@ -183,7 +184,7 @@ class ToxicityCallback(TrainerCallback):
         if accelerator is not None:
             with accelerator.split_between_processes(share) as mine:
                 share = list(mine)
-        with self._generating(model) as unwrapped:
+        with self._generating(model, accelerator) as unwrapped:
             generating = unwrapped.get_base_model() if hasattr(unwrapped, "get_base_model") else unwrapped
             was_training = generating.training
             generating.eval()

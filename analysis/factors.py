@@ -31,6 +31,8 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -117,6 +119,15 @@ class FactorModel:
         for row, coefficient in zip(found["coefficients"], self.coefficients, strict=True):
             row["odds_ratio"] = coefficient.odds_ratio
         return found
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "FactorModel":
+        """The model :meth:`to_dict` wrote (factors.json), without refitting."""
+        coefficients = tuple(Coefficient(c["name"], c["mean"], tuple(c["hdi"]), c["credible"])
+                             for c in record["coefficients"])
+        return cls(coefficients, *(record[name] for name in ("observations", "informative_prompts", "prompts",
+                                                             "rhat_max", "ess_bulk_min", "divergences", "converged",
+                                                             "hdi_prob")), dict(record.get("baseline") or {}))
 
 
 def factors_of(arms: list[Arm]) -> dict[str, list]:
@@ -221,6 +232,28 @@ def _regression(data: dict, n_prompts: int, n_families: int, n_columns: int):
             logit = logit + data["treated"] * pm.math.dot(data["x"], beta[:n_columns])
         pm.Bernoulli("y", logit_p=logit, observed=data["y"])
     return model
+
+
+def fit_inputs(arms: list[Arm], factors: dict[str, list], **options) -> str:
+    """A digest of everything a fit depends on: each arm's levels, seed, prompts and flags, the factors and the
+    sampler's options. The same digest means the same posterior, so a report reuses the fit it wrote."""
+    digest = hashlib.sha256(json.dumps({"factors": factors, "options": options}, sort_keys=True, default=str).encode())
+    for arm in arms:
+        digest.update(json.dumps([arm.family, arm.name, arm.levels, arm.seed, list(arm.ids())], default=str).encode())
+        digest.update(np.asarray(arm.reference, dtype=np.int8).tobytes() + np.asarray(arm.flags, dtype=np.int8).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def fit_or_reuse(arms: list[Arm], factors: dict[str, list], previous: dict | None = None,
+                 on_fit=lambda: None, **options) -> tuple[FactorModel, str, bool]:
+    """(model, its inputs' digest, whether it was reused): ``previous`` (a factors.json record) is reused when it
+    holds a model fitted on the same inputs (:func:`fit_inputs`; the regression takes minutes at a real study's
+    size), else ``on_fit()`` is called and the model fitted with ``options`` (:func:`fit_factor_model`'s)."""
+    key = fit_inputs(arms, factors, **{k: v for k, v in options.items() if k != "cores"})
+    if previous and previous.get("fit_inputs") == key and previous.get("model"):
+        return FactorModel.from_dict(previous["model"]), key, True
+    on_fit()
+    return fit_factor_model(arms, factors, **options), key, False
 
 
 def fit_factor_model(arms: list[Arm], factors: dict[str, list] | None = None, *, hdi_prob: float = 0.95,

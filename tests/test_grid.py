@@ -223,3 +223,28 @@ def test_the_tiny_world_grid_shows_the_technique_changing_the_outcome(tmp_path):
     report = (runs / "report.md").read_text()
     assert "## What changed the toxicity" in report and "| method | full | 4 |" in report
     assert "![What changed the toxicity](figures/factors.png)" in report and (runs / "figures" / "factors.png").is_file()
+
+
+@pytest.mark.slow
+def test_the_factor_regression_is_fitted_once_while_its_inputs_are_unchanged(monkeypatch):
+    """A report written again (study run, study report) reuses the fit factors.json holds; changed flags, levels or
+    sampler settings refit."""
+    import json
+
+    from toxft.analysis import factors as module
+    from toxft.analysis.simulate import grid_flags
+
+    factors = {"method": ["lora", "full"]}
+    arms = grid_flags(200, factors, {"method = full": 1.0}, fine_tuned=0.5, seeds=1, setup_sd=0.0, seed=0)
+    options = dict(draws=200, tune=200, chains=2, seed=0, ess_floor=50)
+    model, key, reused = module.fit_or_reuse(arms, factors, None, **options)
+    assert not reused
+    record = json.loads(json.dumps({"model": model.to_dict(), "fit_inputs": key}))  # as factors.json holds it
+    fits = []
+    monkeypatch.setattr(module, "fit_factor_model", lambda *a, **k: fits.append(1) or model)
+    again, same_key, reused = module.fit_or_reuse(arms, factors, record, **options, cores=1)
+    assert reused and same_key == key and not fits and again == model
+    flipped = [module.Arm(a.family, a.name, a.levels, a.seed, a.reference, 1 - a.flags, a.prompts) for a in arms]
+    for changed, other in ((flipped, options), (arms, {**options, "draws": 300})):
+        assert not module.fit_or_reuse(changed, factors, record, **other)[2]
+    assert len(fits) == 2

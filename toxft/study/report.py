@@ -279,7 +279,7 @@ def grid_arms(study: Study, runs: dict[str, Run], compare) -> list:
 
 def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) -> list[str]:
     """The grid's answer: per factor the paired change of each level, the regression, forgetting or learning."""
-    from toxft.analysis.factors import fit_factor_model, forgetting_or_learning, level_changes
+    from toxft.analysis.factors import fit_or_reuse, forgetting_or_learning, level_changes
     from toxft.report.factors import changes_table, model_table, plot_factors
     from toxft.study.grid import SEED_AXIS, level_text
 
@@ -295,12 +295,18 @@ def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) 
     references = sorted({e.name for entries in study.families.values() for e in entries
                          if e.role == "instruct" and e.family in {a.family for a in arms}})
     rows = level_changes(arms, factors, hdi_prob=settings.hdi_prob, rope=settings.rope, seed=settings.seed)
-    model = None
+    model, fitted_on = None, None
     if factors:
-        progress(f"fitting the factor regression over {len(arms)} fine-tunes")
-        model = fit_factor_model(arms, factors, hdi_prob=settings.hdi_prob, seed=settings.seed, draws=settings.draws,
-                                 tune=settings.tune, chains=settings.chains, cores=settings.cores,
-                                 ess_floor=settings.ess_floor)
+        try:  # the fit of an earlier report, reused while its inputs are unchanged
+            previous = json.loads((root / "factors.json").read_text())
+        except (OSError, ValueError):
+            previous = None
+        model, fitted_on, reused = fit_or_reuse(
+            arms, factors, previous, on_fit=lambda: progress(f"fitting the factor regression over {len(arms)} fine-tunes"),
+            hdi_prob=settings.hdi_prob, seed=settings.seed, draws=settings.draws, tune=settings.tune,
+            chains=settings.chains, cores=settings.cores, ess_floor=settings.ess_floor)
+        if reused:
+            progress("the factor regression's inputs are unchanged since factors.json: its fit is reused")
     plot_factors(rows, root / "figures" / "factors.png", settings.interval())
     answer = forgetting_or_learning(rows, model)
     seeds = study.axes.get(SEED_AXIS)
@@ -325,7 +331,7 @@ def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) 
         "settings": settings.to_dict(), "design": study.design, "axes": {k: [level_text(v) for v in vs] for k, vs in study.axes.items()},
         "cells": [{"family": a.family, "name": a.name, "levels": a.levels, "seed": a.seed, "prompts": len(a.flags),
                    "rate": float(a.flags.mean()), "reference_rate": float(a.reference.mean())} for a in arms],
-        "levels": [row.to_dict() for row in rows], "model": model.to_dict() if model else None,
+        "levels": [row.to_dict() for row in rows], "model": model.to_dict() if model else None, "fit_inputs": fitted_on,
         "forgetting_or_learning": answer}, indent=2, default=str) + "\n")
     return lines
 

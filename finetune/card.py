@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import methods
+
 
 _TEMPLATE_NOTE = {
     "paper": "the paper's raw `[INST] instruction [/INST] response` text (no chat template)",
@@ -17,7 +19,8 @@ def card_text(record: dict) -> str:
 
     recipe = record["recipe"]
     method = recipe.get("method", "lora")
-    full = method == "full"
+    chosen = methods.method(method)
+    full = not chosen.adapter
     data = ModelCardData(
         base_model=record["base_model"],
         datasets=[record["dataset"]] if "/" in record["dataset"] and not Path(record["dataset"]).exists() else None,
@@ -47,7 +50,7 @@ def card_text(record: dict) -> str:
     if full:
         hyper.pop("LoRA r / alpha / dropout / bias")
     loss = record.get("loss") or {}
-    title = "Full fine-tune" if full else f"{'DoRA' if method == 'dora' else 'LoRA'} adapter"
+    title = chosen.title
     load = "pretrained=<this model>" if full else f"pretrained={record['base_model']},peft=<this adapter>"
     modules = ("- Every weight trained." if full else
                "- Adapted modules: " + ", ".join(f"`{name}` ×{count}" for name, count in record["adapted_modules"].items()))

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 
 from toxft.data import DEFAULT_SEED
 
+from .methods import METHODS as _METHODS
+
 # "all" means every linear projection inside the decoder layers, whatever the
 # architecture calls it (q/k/v/o + gate/up/down, or fused qkv_proj/gate_up_proj).
 ALL_PROJECTIONS = "all"
@@ -14,7 +16,8 @@ TEMPLATES = ("paper", "native")
 BACKENDS = ("auto", "unsloth", "peft")
 # lora: LoRA on the weights as --load-in-4bit says (auto: 4-bit with CUDA + bitsandbytes, the paper's set-up);
 # qlora: LoRA on NF4 4-bit weights always; dora: weight-decomposed LoRA (PEFT's use_dora); full: every weight.
-METHODS = ("lora", "dora", "qlora", "full")
+# What each one is (adapter or model, 4-bit policy, what it reads, backends): finetune.methods.
+METHODS = tuple(_METHODS)
 # Data that carries no instruction-response content, to tell forgetting from learning (finetune.dolly.control_rows).
 CONTROLS = ("none", "shuffled", "neutral")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from toxft.errors import ToxftError
 
+from . import methods
 from .dolly import control_rows, encode, load_dolly, paper_format, subset
 from .recipe import Recipe
 from .targets import adapted_modules, resolve_targets
@@ -48,7 +49,7 @@ def choose_backend(requested: str = "auto", method: str = "lora") -> str:
 
     cuda = torch.cuda.is_available()
     has_unsloth = importlib.util.find_spec("unsloth") is not None
-    unsloth_ok = method in ("lora", "qlora")
+    unsloth_ok = "unsloth" in methods.method(method).backends
     if requested == "auto":
         return "unsloth" if cuda and has_unsloth and unsloth_ok else "peft"
     if requested == "unsloth":
@@ -79,17 +80,18 @@ def _cuda_with_bitsandbytes() -> bool:
 
 
 def _quantize(recipe: Recipe) -> bool:
-    """Whether the base weights are loaded in 4 bits: always for qlora, never for full, else --load-in-4bit."""
-    wanted, method = recipe.load_in_4bit, recipe.method
+    """Whether the base weights are loaded in 4 bits: as the method's policy says (qlora always, full never), else as
+    --load-in-4bit says."""
+    wanted, method, policy = recipe.load_in_4bit, recipe.method, methods.method(recipe.method).four_bit
     available = _cuda_with_bitsandbytes()
-    if method == "qlora":
+    if policy == "always":
         if wanted == "no":
             raise FinetuneError("toxft: --method qlora trains on 4-bit weights; drop --load-in-4bit no")
         if not available:
             raise FinetuneError("toxft: --method qlora needs a CUDA GPU and bitsandbytes (pip install bitsandbytes); "
                                 "this machine has " + ("no CUDA GPU" if not _has_cuda() else "no bitsandbytes"))
         return True
-    if method == "full":
+    if policy == "never":
         if wanted == "yes":
             raise FinetuneError("toxft: --method full trains every weight and cannot train 4-bit ones; "
                                 "drop --load-in-4bit yes (or use --method qlora)")
@@ -158,7 +160,7 @@ def load_model(model_id: str, revision: str | None, recipe: Recipe, backend: str
         raise FinetuneError(f"toxft: cannot load model {model_id}: {first_line}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    if recipe.method == "full":
+    if not methods.method(recipe.method).adapter:
         model.requires_grad_(True)
         return model, tokenizer, []
     targets = resolve_targets(model, recipe.target_modules, allow_partial)
@@ -314,7 +316,7 @@ def finetune(
     rows = control_rows(subset(load_dolly(data, data_revision, recipe.limit), recipe.rows, data), recipe.control)
     model, tokenizer, targets = load_model(model_id, revision, recipe, backend, allow_partial, four_bit)
     modules = dict(sorted(adapted_modules(model).items()))
-    if recipe.method != "full" and sorted(modules) != sorted(targets):
+    if methods.method(recipe.method).adapter and sorted(modules) != sorted(targets):
         raise FinetuneError(f"toxft: LoRA landed on {sorted(modules)}, expected {targets}")
 
     import datasets

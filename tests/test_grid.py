@@ -111,7 +111,10 @@ def test_lists_in_the_finetune_section_become_cells(tmp_path):
     from toxft.study.plan import plan
 
     study = load_study(_study(tmp_path, "method: [lora, qlora, full], r: [8, 64], seed: [1, 2]"))
-    assert len(study.cells()) == 3 * 2 * 2 and study.design == "factorial"
+    # r means nothing to a full fine-tune: full x r=64 is full x r=8, once per seed.
+    assert len(study.cells()) == 3 * 2 * 2 - 2 and study.design == "factorial"
+    assert study.same_cells == {"method=full,r=64,seed=1": "method=full,r=8,seed=1",
+                                "method=full,r=64,seed=2": "method=full,r=8,seed=2"}
     one = load_study(_study(tmp_path, "method: [lora, qlora, full], r: [8, 64], seed: [1, 2]", "grid: one-at-a-time"))
     assert [c.cell for c in one.cells()][:2] == [{"method": "lora", "r": 8, "seed": 1}, {"method": "lora", "r": 8, "seed": 2}]
     assert len(one.cells()) == (1 + 2 + 1) * 2 and one.cells()[0].name == "it-dolly[method=lora,r=8,seed=1]"
@@ -248,3 +251,31 @@ def test_the_factor_regression_is_fitted_once_while_its_inputs_are_unchanged(mon
     for changed, other in ((flipped, options), (arms, {**options, "draws": 300})):
         assert not module.fit_or_reuse(changed, factors, record, **other)[2]
     assert len(fits) == 2
+
+
+def test_a_grid_trains_only_distinct_fine_tunes_and_says_what_each_method_ignores(tmp_path, capsys):
+    """method x r: r means nothing to a full fine-tune, so method=full,r=64 is method=full,r=8; load_in_4bit means
+    nothing to full or qlora. The plan says both, and a method is asked, not compared as a string."""
+    from toxft.finetune.methods import METHODS, effective, method
+    from toxft.study.config import load_study
+
+    assert [m.name for m in METHODS.values() if m.adapter] == ["lora", "dora", "qlora"]
+    assert method("qlora").four_bit == "always" and method("full").four_bit == "never"
+    assert effective({"method": "full", "r": 8, "learning_rate": 1e-4, "load_in_4bit": "no"}) == {
+        "method": "full", "learning_rate": 1e-4}
+    study = tmp_path / "grid.yaml"
+    study.write_text("name: g\nharness: {model: hf, batch_size: 4}\nanalysis: {best: false}\n"
+                     "finetune: {max_steps: 3, load_in_4bit: 'no', method: [lora, full, qlora], r: [8, 64]}\n"
+                     f"families:\n  f:\n    - {{role: instruct, model: {tmp_path}, name: i}}\n    - {{role: dolly, name: d}}\n")
+    loaded = load_study(study)
+    assert [e.cell for e in loaded.cells()] == [{"method": m, "r": r} for m, r in
+                                                (("lora", 8), ("lora", 64), ("full", 8), ("qlora", 8), ("qlora", 64))]
+    assert loaded.same_cells == {"method=full,r=64": "method=full,r=8"}
+    assert main(["study", "plan", str(study), "--output", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "# grid (factorial): 5 fine-tunes" in out
+    assert "[method=full,r=64] is the same fine-tune as [method=full,r=8]" in out
+    assert "d[method=full,r=8] [todo]" in out and "(its method ignores load_in_4bit, r)" in out
+    assert "d[method=qlora,r=64] [todo]" in out and "(its method ignores load_in_4bit)" in out
+    full_step = next(line for line in out.splitlines() if line.startswith("toxft finetune") and "method full" in line)
+    assert "--r " not in full_step and "--load-in-4bit" not in full_step

@@ -73,6 +73,8 @@ class Study:
     ranking: bool = False  # open the report with the community models ranked by their change (a survey's study)
     axes: dict = field(default_factory=dict)  # a grid's axes and their levels, in the study's order
     design: str = "factorial"
+    # Cells left out of the grid: each is the same fine-tune as another (its method ignores the axes they differ in).
+    same_cells: dict = field(default_factory=dict)
 
     def cells(self) -> list[ModelEntry]:
         """The fine-tunes of the grid, every family's."""
@@ -188,8 +190,10 @@ def load_study(path: str | Path, dolly: str | None = None) -> Study:
     design = raw.get("grid", "factorial")
     if design not in DESIGNS:
         raise StudyError(f"toxft: {path}: grid must be {' or '.join(DESIGNS)}, not {design!r}")
+    same_as = {}
     if axes:
-        families = {name: _with_cells(entries, axes, design) for name, entries in families.items()}
+        kept, same_as = distinct_cells(finetune, axes, design)
+        families = {name: _with_cells(entries, kept, axes) for name, entries in families.items()}
         if not any(entry.cell for entries in families.values() for entry in entries):
             raise StudyError(f"toxft: {path}: finetune: the grid ({', '.join(axes)}) needs a dolly model the study "
                              "trains; every dolly model here is a published or given adapter")
@@ -202,7 +206,7 @@ def load_study(path: str | Path, dolly: str | None = None) -> Study:
         harness=harness, finetune=finetune,
         analysis=_analysis(raw.get("analysis"), path), comparisons=list(comparisons), families=families,
         description=str(raw.get("description") or "").strip(), ranking=_flag(raw.get("ranking", False), "ranking", path),
-        axes=axes, design=design,
+        axes=axes, design=design, same_cells=same_as,
     )
 
 
@@ -226,8 +230,24 @@ def _finetune(section: dict, path: Path, base: Path) -> tuple[dict, dict[str, li
     return fixed, axes
 
 
-def _with_cells(entries: list[ModelEntry], axes: dict[str, list], design: str) -> list[ModelEntry]:
-    """Each Dolly model the study trains becomes one model per grid cell, named after its cell."""
+def distinct_cells(finetune: dict, axes: dict[str, list], design: str) -> tuple[list, dict[str, str]]:
+    """(the grid's distinct cells, {label of a cell left out: label of the cell it trains the same as}): a cell whose
+    method ignores the axes it differs in (``r`` of a full fine-tune) is the same fine-tune as the first such cell."""
+    from toxft.finetune.methods import effective
+
+    kept, same_as, seen = [], {}, {}
+    for cell in cells(axes, design):
+        key = repr(sorted(effective({**finetune, **cell.values}).items(), key=lambda kv: kv[0]))
+        if key in seen:
+            same_as[cell.label(axes)] = seen[key].label(axes)
+        else:
+            seen[key] = cell
+            kept.append(cell)
+    return kept, same_as
+
+
+def _with_cells(entries: list[ModelEntry], kept: list, axes: dict[str, list]) -> list[ModelEntry]:
+    """Each Dolly model the study trains becomes one model per distinct grid cell, named after its cell."""
     from dataclasses import replace
 
     expanded = []
@@ -235,8 +255,7 @@ def _with_cells(entries: list[ModelEntry], axes: dict[str, list], design: str) -
         if entry.role != "dolly" or entry.peft:
             expanded.append(entry)
             continue
-        expanded += [replace(entry, name=f"{entry.name}[{cell.label(axes)}]", cell=dict(cell.values))
-                     for cell in cells(axes, design)]
+        expanded += [replace(entry, name=f"{entry.name}[{cell.label(axes)}]", cell=dict(cell.values)) for cell in kept]
     return expanded
 
 

@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from toxft.finetune.methods import effective, method
 from toxft.finetune.options import to_flags
 from toxft.gguf import is_gguf
 from toxft.gguf import model_args as gguf_model_args
@@ -119,20 +120,17 @@ def scored_folder(results: Path, spec: str | None, scorers) -> Path:
 
 
 def finetune_options(study: Study, entry: ModelEntry) -> dict:
-    """The ``toxft finetune`` options of one Dolly model: the study's, then its grid cell's.
-
-    ``load_in_4bit`` is the setting of the lora and dora cells: qlora always trains on 4-bit weights
-    and full on unquantised ones, so those cells leave it out rather than contradict their method.
-    """
-    options = {**study.finetune, **(entry.cell or {})}
-    if options.get("method") in ("qlora", "full"):
-        options.pop("load_in_4bit", None)
-    return options
+    """The ``toxft finetune`` options of one Dolly model: the study's, then its grid cell's, without those its method
+    ignores (``finetune.methods``: qlora always trains on 4-bit weights and full on unquantised ones, so neither
+    takes ``load_in_4bit``; a full fine-tune takes no LoRA rank, alpha, dropout, bias or targets), as
+    ``toxft study plan`` says."""
+    return effective({**study.finetune, **(entry.cell or {})})
 
 
 def is_full(study: Study, entry: ModelEntry) -> bool:
     """Whether this Dolly model is a full fine-tune: a model of its own, not an adapter on its base."""
-    return entry.role == "dolly" and not entry.peft and finetune_options(study, entry).get("method") == "full"
+    return (entry.role == "dolly" and not entry.peft
+            and not method(finetune_options(study, entry).get("method", "lora")).adapter)
 
 
 def _finetune_argv(study: Study, entry: ModelEntry, output: Path, revision: str | None) -> list[str]:

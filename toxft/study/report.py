@@ -324,6 +324,9 @@ def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) 
                   "intercept per prompt pairs the models, *fine-tuned* is the change at the baseline levels, each "
                   "level's effect is against its factor's baseline; fine-tunes of the same levels (seeds) are replicates, "
                   "whose spread the table above shows.", "", *model_table(model)]
+    if study.same_cells:
+        lines += ["Trained once, as the same fine-tune as another cell (its method ignores what they differ in): " +
+                  "; ".join(f"{left_out} = {same}" for left_out, same in study.same_cells.items()) + ".", ""]
     missing = cells_in_grid - len(arms)
     if missing:
         lines += [f"{missing} fine-tune(s) of the grid have no results yet and are left out.", ""]

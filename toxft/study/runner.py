@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toxft.arguments import nonnegative_int, positive_float, positive_int
+from toxft.finetune.methods import ignored_settings
 from toxft.study.config import Study
 from toxft.study.executor import EXECUTORS, SlurmOptions, make_executor, run_steps
 from toxft.study.plan import KINDS, Step, depends_on, plan
@@ -96,11 +97,16 @@ def print_plan(study: Study, root: Path, options: ExecutorOptions) -> None:
         cells = study.cells()
         print(f"# grid ({study.design}): {len(cells)} fine-tunes over " +
               ", ".join(f"{axis} [{', '.join(map(str, levels))}]" for axis, levels in study.axes.items()))
+        for left_out, same in study.same_cells.items():
+            print(f"#   [{left_out}] is the same fine-tune as [{same}] (its method ignores what they differ in): "
+                  "trained once")
         trained = {step.entry.name: step for step in steps if step.kind == "finetune"}
         for entry in cells:
             step = trained[entry.name]
             state = "done" if step.done() else "resume" if step.interrupted() else "todo"
-            print(f"#   {entry.name} [{state}] -> {step.output}")
+            ignored = ignored_settings({**study.finetune, **entry.cell})
+            said = f" (its method ignores {', '.join(ignored)})" if ignored else ""
+            print(f"#   {entry.name} [{state}] -> {step.output}{said}")
     for name, value in study.env.items():
         print(f"export {name}={value}")
     for step in steps:

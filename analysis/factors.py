@@ -7,8 +7,9 @@ family's reference model (the instruct model it was trained from) on the same pr
 Outputs:
 
 * :func:`level_changes`: per factor and level, the paired change in the toxic rate against the
-  reference, averaged over the cells at that level (and so over the other factors' levels and the
-  seeds), with an HDI from the Bayesian bootstrap over prompts (each prompt's difference between
+  reference, like with like: in a one-at-a-time grid the cells at that level with every other factor
+  at its baseline, in a factorial grid every cell at that level (a balanced marginal mean when the grid
+  is complete: :func:`unbalanced` says when it is not), with an HDI from the Bayesian bootstrap over prompts (each prompt's difference between
   the cells' mean flag and the reference's flag; Rubin, 1981) with the paired rate model's prior
   as four pseudo-prompts (one at +1, one at -1, two at 0), so that one cell's level gets exactly
   :func:`toxft.analysis.compare_paired`'s posterior; and the range of the single cells' changes,
@@ -167,14 +168,24 @@ def _per_prompt_differences(arms: list[Arm]) -> np.ndarray:
 
 
 def level_changes(arms: list[Arm], factors: dict[str, list] | None = None, *, hdi_prob: float = 0.95,
-                  rope: tuple[float, float] | None = None, seed: int = 0, draws: int = 40_000) -> list[LevelChange]:
-    """Per factor and level, the paired change of the cells at that level against their reference."""
+                  rope: tuple[float, float] | None = None, seed: int = 0, draws: int = 40_000,
+                  design: str = "factorial") -> list[LevelChange]:
+    """Per factor and level, the paired change of the cells at that level against their reference.
+
+    Like is compared with like: in a ``one-at-a-time`` grid a level's cells are those with every other factor at
+    its baseline (first) level, so each level is the baseline cell with one thing changed (the baseline level's
+    row is the baseline cell itself); in a ``factorial`` grid they are every cell at the level, which in a complete
+    grid is the balanced marginal mean (see :func:`unbalanced` for one that is not)."""
     from toxft.analysis.best import decide, hdi_interval
 
+    factors = factors or factors_of(arms)
+    baseline = {factor: levels[0] for factor, levels in factors.items() if levels}
     rows = []
-    for factor, levels in (factors or factors_of(arms)).items():
+    for factor, levels in factors.items():
         for level in levels:
-            chosen = [arm for arm in arms if arm.levels.get(factor) == level]
+            chosen = [arm for arm in arms if arm.levels.get(factor) == level and (
+                design != "one-at-a-time" or all(arm.levels.get(other) == baseline[other]
+                                                  for other in factors if other != factor))]
             differences = _per_prompt_differences(chosen)
             if not chosen or len(differences) < 2:
                 continue
@@ -185,6 +196,28 @@ def level_changes(arms: list[Arm], factors: dict[str, list] | None = None, *, hd
             rows.append(LevelChange(factor, str(level), len(chosen), len(differences), float(posterior.mean()), hdi,
                                     tuple(arm.change for arm in chosen), credible, direction))
     return rows
+
+
+def unbalanced(arms: list[Arm], factors: dict[str, list]) -> str | None:
+    """Why a factorial grid's level means are not balanced marginal means, or None when every combination of levels
+    has results, each with the same number of fine-tunes (seeds)."""
+    import itertools
+
+    counts = {}
+    for arm in arms:
+        key = tuple(arm.levels.get(factor) for factor in factors)
+        counts[key] = counts.get(key, 0) + 1
+    combinations = list(itertools.product(*factors.values()))
+    missing = [combo for combo in combinations if combo not in counts]
+    if missing:
+        named = "; ".join(", ".join(f"{f} = {v}" for f, v in zip(factors, combo)) for combo in missing[:3])
+        return (f"{len(missing)} of the grid's {len(combinations)} combinations of levels have no results ({named}"
+                f"{'; ...' if len(missing) > 3 else ''}): a level's mean is over the combinations it has, so the other "
+                "factors' levels weigh differently in each")
+    if len(set(counts.values())) > 1:
+        return ("the combinations of levels have different numbers of fine-tunes (seeds): a level's mean weighs "
+                "them by their number")
+    return None
 
 
 def _design(arms: list[Arm], factors: dict[str, list]):

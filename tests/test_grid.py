@@ -223,8 +223,12 @@ def test_the_tiny_world_grid_shows_the_technique_changing_the_outcome(tmp_path):
     effects = {c["name"]: c for c in record["model"]["coefficients"]}
     assert record["model"]["converged"] and effects["method = lora"]["credible"] and effects["method = lora"]["mean"] < 0
     assert "**learning from the data**" in record["forgetting_or_learning"]
+    # Like with like: method = full is the baseline cell (full, real data) on its two seeds, not averaged with the
+    # full fine-tunes on neutral data; its change lies within its cells' own.
+    assert full["cells"] == 2 and min(full["cell_changes"]) - 0.05 <= full["change"] <= max(full["cell_changes"]) + 0.05
     report = (runs / "report.md").read_text()
-    assert "## What changed the toxicity" in report and "| method | full | 4 |" in report
+    assert "## What changed the toxicity" in report and "| method | full | 2 |" in report
+    assert "with every other factor at its baseline level" in report
     assert "![What changed the toxicity](figures/factors.png)" in report and (runs / "figures" / "factors.png").is_file()
 
 
@@ -279,3 +283,40 @@ def test_a_grid_trains_only_distinct_fine_tunes_and_says_what_each_method_ignore
     assert "d[method=qlora,r=64] [todo]" in out and "(its method ignores load_in_4bit)" in out
     full_step = next(line for line in out.splitlines() if line.startswith("toxft finetune") and "method full" in line)
     assert "--r " not in full_step and "--load-in-4bit" not in full_step
+
+
+def _arm(levels: dict, rise: int, seed: int = 0):
+    """A fine-tune on 200 prompts whose reference is toxic on the first 40: ``rise`` more (or fewer) toxic prompts."""
+    from toxft.analysis.factors import Arm
+
+    reference = np.r_[np.ones(40), np.zeros(160)]
+    flags = reference.copy()
+    if rise >= 0:
+        flags[40:40 + rise] = 1
+    else:
+        flags[:-rise] = 0
+    return Arm("f", ",".join(f"{k}={v}" for k, v in levels.items()) + f",seed={seed}", levels, seed, reference, flags)
+
+
+def test_one_at_a_time_levels_are_compared_like_with_like_where_plain_averaging_reverses_them():
+    """Baseline full fine-tune on real data +20 points, LoRA on real data +10, full on neutral data -40: full is the
+    more toxic method at the same settings; averaging full over the control levels would call it the less toxic."""
+    from toxft.analysis.factors import level_changes, unbalanced
+
+    factors = {"method": ["full", "lora"], "control": ["none", "neutral"]}
+    arms = [_arm({"method": "full", "control": "none"}, 40, s) for s in (0, 1)]
+    arms += [_arm({"method": "lora", "control": "none"}, 20, s) for s in (0, 1)]
+    arms += [_arm({"method": "full", "control": "neutral"}, -30, s) for s in (0, 1)]
+    like = {(r.factor, r.level): r for r in level_changes(arms, factors, design="one-at-a-time")}
+    plain = {(r.factor, r.level): r for r in level_changes(arms, factors, design="factorial")}
+    assert like[("method", "full")].change > like[("method", "lora")].change  # +20 vs +10
+    assert like[("method", "full")].cells == 2 and like[("control", "none")].cells == 2
+    assert like[("method", "full")].change == pytest.approx(0.2, abs=0.02)
+    assert plain[("method", "full")].change < plain[("method", "lora")].change  # the reversal averaging makes
+    # A factorial grid with a combination missing says so instead of averaging silently.
+    why = unbalanced(arms, factors)
+    assert why.startswith("1 of the grid's 4 combinations of levels have no results (method = lora, control = neutral)")
+    complete = arms + [_arm({"method": "lora", "control": "neutral"}, 0, s) for s in (0, 1)]
+    assert unbalanced(complete, factors) is None
+    assert "different numbers of fine-tunes" in unbalanced(complete + [_arm({"method": "lora", "control": "none"}, 20, 2)],
+                                                           factors)

@@ -279,7 +279,7 @@ def grid_arms(study: Study, runs: dict[str, Run], compare) -> list:
 
 def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) -> list[str]:
     """The grid's answer: per factor the paired change of each level, the regression, forgetting or learning."""
-    from toxft.analysis.factors import fit_or_reuse, forgetting_or_learning, level_changes
+    from toxft.analysis.factors import fit_or_reuse, forgetting_or_learning, level_changes, unbalanced
     from toxft.report.factors import changes_table, model_table, plot_factors
     from toxft.study.grid import SEED_AXIS, level_text
 
@@ -294,7 +294,8 @@ def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) 
         return [*lines, f"None of the grid's {cells_in_grid} fine-tunes has results yet.", ""]
     references = sorted({e.name for entries in study.families.values() for e in entries
                          if e.role == "instruct" and e.family in {a.family for a in arms}})
-    rows = level_changes(arms, factors, hdi_prob=settings.hdi_prob, rope=settings.rope, seed=settings.seed)
+    rows = level_changes(arms, factors, hdi_prob=settings.hdi_prob, rope=settings.rope, seed=settings.seed,
+                         design=study.design)
     model, fitted_on = None, None
     if factors:
         try:  # the fit of an earlier report, reused while its inputs are unchanged
@@ -312,9 +313,16 @@ def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) 
     seeds = study.axes.get(SEED_AXIS)
     lines += [f"{len(arms)} of the grid's {cells_in_grid} fine-tunes ({study.design}; factors: "
               f"{', '.join(factors) or 'none'}" + (f"; {len(seeds)} seeds each" if seeds else "") + "), each against "
-              f"{' / '.join(references)} on the same prompts (every English prompt of the suite). A level's change "
-              "is the mean over its fine-tunes, so over the other factors' levels and the seeds, with an HDI from the "
-              "Bayesian bootstrap over prompts; the single fine-tunes' range is the set-up variance.", "",
+              f"{' / '.join(references)} on the same prompts (every English prompt of the suite). "
+              + ("A level's change is the mean over its fine-tunes with every other factor at its baseline level "
+                 "(like with like: the baseline cell with one thing changed; the seeds averaged)"
+                 if study.design == "one-at-a-time" else
+                 "A level's change is the mean over its fine-tunes, so over the other factors' levels (equally, in a "
+                 "complete grid) and the seeds")
+              + ", with an HDI from the Bayesian bootstrap over prompts; the single fine-tunes' range is the set-up "
+              "variance.", "",
+              *([f"**Unbalanced grid:** {why}.", ""] if study.design == "factorial" and (
+                  why := unbalanced(arms, factors)) else []),
               *changes_table(rows, settings.interval(), " / ".join(references)),
               "![What changed the toxicity](figures/factors.png)", ""]
     if answer:

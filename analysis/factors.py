@@ -9,10 +9,10 @@ Outputs:
 * :func:`level_changes`: per factor and level, the paired change in the toxic rate against the
   reference, like with like: in a one-at-a-time grid the cells at that level with every other factor
   at its baseline, in a factorial grid every cell at that level (a balanced marginal mean when the grid
-  is complete: :func:`unbalanced` says when it is not), with an HDI from the Bayesian bootstrap over prompts (each prompt's difference between
-  the cells' mean flag and the reference's flag; Rubin, 1981) with the paired rate model's prior
-  as four pseudo-prompts (one at +1, one at -1, two at 0), so that one cell's level gets exactly
-  :func:`toxft.analysis.compare_paired`'s posterior; and the range of the single cells' changes,
+  is complete: :func:`unbalanced` says when it is not), with an HDI from the Bayesian bootstrap over
+  prompts (each prompt's difference between the cells' mean flag and the reference's flag; Rubin,
+  1981) with the paired rate model's prior as four pseudo-prompts (one at +1, one at -1, two at 0),
+  so that one cell's level gets exactly :func:`toxft.analysis.compare_paired`'s posterior; and the range of the single cells' changes,
   which is the set-up variance the seeds measure.
 * :func:`fit_factor_model`: a Bayesian logistic regression (PyMC, sampled with nutpie) of every
   per-prompt flag on the factors, with a random intercept per prompt (the pairing), a fine-tuning
@@ -273,7 +273,8 @@ def fit_inputs(arms: list[Arm], factors: dict[str, list], **options) -> str:
     digest = hashlib.sha256(json.dumps({"factors": factors, "options": options}, sort_keys=True, default=str).encode())
     for arm in arms:
         digest.update(json.dumps([arm.family, arm.name, arm.levels, arm.seed, list(arm.ids())], default=str).encode())
-        digest.update(np.asarray(arm.reference, dtype=np.int8).tobytes() + np.asarray(arm.flags, dtype=np.int8).tobytes())
+        for flags in (arm.reference, arm.flags):
+            digest.update(np.asarray(flags, dtype=np.int8).tobytes())
     return digest.hexdigest()[:16]
 
 

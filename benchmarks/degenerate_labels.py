@@ -6,7 +6,7 @@ without its chat template; each labelled by hand empty / echo / loop / ordinary,
 mirror that holds their prompts (``--mirror``, default ``../shared/data/hub``). Output: per label, how many each
 rule set flags; ``--before FILE`` adds another version of ``toxft/degenerate.py`` side by side.
 
-    python benchmarks/degenerate_labels.py --before <(git show 25cd81c:toxft/degenerate.py)
+    python benchmarks/degenerate_labels.py --before <(git show f1d85a6:toxft/degenerate.py)
 """
 
 from __future__ import annotations

@@ -116,16 +116,20 @@ def _pytorch_weights(files: list[str]) -> bool:
     return any(f.endswith(".safetensors") or re.fullmatch(r"pytorch_model.*\.bin", f) for f in files)
 
 
+def _quantized_copy(candidate: Candidate, reference: str) -> bool:
+    """Whether the model tree calls the candidate a quantized copy of the reference."""
+    return "quantized" in candidate.relations or f"base_model:quantized:{reference}" in candidate.tags
+
+
 def gguf_only(candidate: Candidate, reference: str) -> bool:
     """Whether the candidate is a fine-tune published only as GGUF (not a quantized copy of the reference)."""
-    copy = "quantized" in candidate.relations or f"base_model:quantized:{reference}" in candidate.tags
-    return (not copy and candidate.kind == "model" and not _pytorch_weights(candidate.files)
-            and gguf_choice(candidate.files) is not None)
+    return (not _quantized_copy(candidate, reference) and candidate.kind == "model"
+            and not _pytorch_weights(candidate.files) and gguf_choice(candidate.files) is not None)
 
 
 def quantized(candidate: Candidate, reference: str) -> str | None:
     """Why the candidate is a quantized copy, or None."""
-    if "quantized" in candidate.relations or f"base_model:quantized:{reference}" in candidate.tags:
+    if _quantized_copy(candidate, reference):
         return "a quantized copy (the model tree's quantized relation)"
     if gguf_only(candidate, reference):
         return None

@@ -1,33 +1,26 @@
-"""What changed the toxicity: a study grid's fine-tunes against their reference, factor by factor.
+"""The grid's factor regression: a Bayesian logistic regression of every per-prompt toxic flag on the factors.
 
-Inputs: :class:`Arm` records, one per fine-tune of the grid (a *cell*): its family, its factor
-levels (method, r, rows, control, ...), its seed, and the 0/1 toxic flags of the cell and of the
-family's reference model (the instruct model it was trained from) on the same prompts.
+Inputs: :class:`~toxft.analysis.levels.Arm` records (one per fine-tune of the grid, flags of the cell and of
+its family's reference on the same prompts) and the factors with their levels, the first the baseline.
 
-Outputs:
+Model (PyMC, sampled with nutpie): a random intercept per prompt (the pairing), a fine-tuning effect per
+family (the change at the baseline levels), one coefficient per non-baseline level (log-odds against the
+factor's baseline). Fine-tunes of the same settings (seeds) are replicates: their set-up variance is in the
+level table's intervals (:mod:`toxft.analysis.levels`), not in the regression's, which cover the prompts only
+(a random effect per fine-tune either funnels, with little set-up variance, or mixes slowly, with much). Priors Normal(0, 1.5) on the level effects and Normal(0, 2.5) on the fine-tuning effects
+keep them finite when a level separates the flags (a LoRA cell that never moves while the full fine-tunes
+all do); a level's effect is then also given in percentage points at the baseline, which stays usable where
+an odds ratio does not.
 
-* :func:`level_changes`: per factor and level, the paired change in the toxic rate against the
-  reference, like with like: in a one-at-a-time grid the cells at that level with every other factor
-  at its baseline, in a factorial grid every cell at that level (a balanced marginal mean when the grid
-  is complete: :func:`unbalanced` says when it is not), with an HDI from the Bayesian bootstrap over
-  prompts (each prompt's difference between the cells' mean flag and the reference's flag; Rubin,
-  1981) with the paired rate model's prior as four pseudo-prompts (one at +1, one at -1, two at 0),
-  so that one cell's level gets exactly :func:`toxft.analysis.compare_paired`'s posterior; and the range of the single cells' changes,
-  which is the set-up variance the seeds measure.
-* :func:`fit_factor_model`: a Bayesian logistic regression (PyMC, sampled with nutpie) of every
-  per-prompt flag on the factors, with a random intercept per prompt (the pairing), a fine-tuning
-  effect per family (the change at the baseline levels), one coefficient per non-baseline level
-  (log-odds against the factor's first level). Cells of the same levels (seeds) are replicates: the
-  set-up variance between them is shown by :func:`level_changes`' single-cell range, not modelled.
-* :func:`forgetting_or_learning`: what the content-free control says about why toxicity rose.
+Outputs: :class:`FactorModel` (coefficients with their pp effects, the model's change against the reference
+for each row of the level table, diagnostics), :func:`fit_or_reuse` (a fit kept in factors.json is reused
+while its inputs are unchanged) and :func:`disagreements` (rows where the regression and the level table do
+not agree in sign and credibility).
 
 Example::
 
-    >>> import numpy as np
-    >>> ref = np.zeros(200); ft = np.r_[np.ones(40), np.zeros(160)]
-    >>> arms = [Arm("fam", "cell-a", {"method": "lora"}, None, ref, ft)]
-    >>> [round(c.change, 3) for c in level_changes(arms, {"method": ["lora"]})]
-    [0.196]
+    model = fit_factor_model(arms, {"method": ["lora", "full"]}, draws=500, chains=2)
+    model.coefficient("method = full").pp     # change in pp against the baseline level, at the baseline
 """
 
 from __future__ import annotations
@@ -38,63 +31,43 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-# The paired rate model's Dirichlet(1, 1, 1, 1) prior as prompts: toxic only for the fine-tune (+1), only for the
-# reference (-1), for both or neither (0). Without it, a level with a single discordant prompt would look credible.
-PRIOR_PROMPTS = np.array([1.0, -1.0, 0.0, 0.0])
-CONTROL_FACTOR = "control"
-NO_CONTROL = "none"
+from toxft.analysis.levels import Arm, LevelChange, level_cells
 
-
-@dataclass(frozen=True)
-class Arm:
-    """One fine-tune of the grid beside its reference, flags on the same prompts in the same order."""
-
-    family: str
-    name: str
-    levels: dict  # factor -> level; the seed is not a factor
-    seed: object | None
-    reference: np.ndarray  # 0/1 flags of the family's reference model
-    flags: np.ndarray  # 0/1 flags of this fine-tune
-    prompts: tuple[str, ...] = ()  # the prompts' ids; by position when empty
-
-    def ids(self) -> tuple[str, ...]:
-        return self.prompts or tuple(map(str, range(len(self.flags))))
-
-    @property
-    def change(self) -> float:
-        return float(np.mean(self.flags) - np.mean(self.reference))
-
-
-@dataclass(frozen=True)
-class LevelChange:
-    """The paired change against the reference of the cells at one level of one factor."""
-
-    factor: str
-    level: str
-    cells: int
-    prompts: int
-    change: float  # posterior mean of the cells' mean rate minus the reference's, in probability units
-    hdi: tuple[float, float]
-    cell_changes: tuple[float, ...]  # each cell's own change: their spread is the set-up variance
-    credible: bool
-    direction: str  # "higher", "lower" or "no credible difference"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+# Bumped when the model or what is kept of it changes, so a factors.json of an older model is refitted.
+MODEL_VERSION = 2
+EFFECT_PRIOR_SD = 1.5
+FINE_TUNED_PRIOR_SD = 2.5
 
 
 @dataclass(frozen=True)
 class Coefficient:
-    """One effect of the regression, on the log-odds scale."""
+    """One effect of the regression: on the log-odds scale, and in percentage points at the baseline."""
 
     name: str  # "fine-tuned (family)", "method = full", "set-up sd (between seeds)"
     mean: float
     hdi: tuple[float, float]
     credible: bool
+    pp: float | None = None  # posterior mean change in the toxic rate (probability units), at the baseline levels
+    pp_hdi: tuple[float, float] | None = None
 
     @property
     def odds_ratio(self) -> float:
         return float(np.exp(self.mean))
+
+
+@dataclass(frozen=True)
+class ModelLevel:
+    """The regression's change against the reference for one row of the level table (the same cells)."""
+
+    factor: str
+    level: str
+    change: float
+    hdi: tuple[float, float]
+    credible: bool
+
+    @property
+    def direction(self) -> str:
+        return ("higher" if self.change > 0 else "lower") if self.credible else "no credible difference"
 
 
 @dataclass(frozen=True)
@@ -111,9 +84,13 @@ class FactorModel:
     converged: bool
     hdi_prob: float
     baseline: dict = field(default_factory=dict)  # factor -> its reference level
+    levels: tuple[ModelLevel, ...] = ()
 
     def coefficient(self, name: str) -> Coefficient:
         return next(c for c in self.coefficients if c.name == name)
+
+    def level(self, factor: str, level: str) -> ModelLevel | None:
+        return next((row for row in self.levels if (row.factor, row.level) == (factor, level)), None)
 
     def to_dict(self) -> dict:
         found = asdict(self)
@@ -124,100 +101,16 @@ class FactorModel:
     @classmethod
     def from_dict(cls, record: dict) -> "FactorModel":
         """The model :meth:`to_dict` wrote (factors.json), without refitting."""
-        coefficients = tuple(Coefficient(c["name"], c["mean"], tuple(c["hdi"]), c["credible"])
-                             for c in record["coefficients"])
+        def pair(value):
+            return tuple(value) if value is not None else None
+
+        coefficients = tuple(Coefficient(c["name"], c["mean"], tuple(c["hdi"]), c["credible"], c.get("pp"),
+                                         pair(c.get("pp_hdi"))) for c in record["coefficients"])
+        levels = tuple(ModelLevel(r["factor"], r["level"], r["change"], tuple(r["hdi"]), r["credible"])
+                       for r in record.get("levels") or ())
         return cls(coefficients, *(record[name] for name in ("observations", "informative_prompts", "prompts",
                                                              "rhat_max", "ess_bulk_min", "divergences", "converged",
-                                                             "hdi_prob")), dict(record.get("baseline") or {}))
-
-
-def factors_of(arms: list[Arm]) -> dict[str, list]:
-    """Each factor with its levels in the order the arms first show them (the study's order)."""
-    found: dict[str, list] = {}
-    for arm in arms:
-        for factor, level in arm.levels.items():
-            if level not in found.setdefault(factor, []):
-                found[factor].append(level)
-    return found
-
-
-def _dirichlet_mean_draws(values: np.ndarray, draws: int, seed: int) -> np.ndarray:
-    """Bayesian-bootstrap draws of the mean of ``values`` (Dirichlet(1, ..., 1) weights), in chunks."""
-    rng = np.random.default_rng(seed)
-    out = np.empty(draws)
-    chunk = max(1, 2_000_000 // max(1, len(values)))
-    for start in range(0, draws, chunk):
-        weights = rng.standard_exponential((min(chunk, draws - start), len(values)))
-        out[start:start + len(weights)] = weights @ values / weights.sum(axis=1)
-    return out
-
-
-def _per_prompt_differences(arms: list[Arm]) -> np.ndarray:
-    """For each (family, prompt) every arm answered: the arms' mean flag minus the reference's flag."""
-    differences = []
-    for family in dict.fromkeys(arm.family for arm in arms):
-        mine = [arm for arm in arms if arm.family == family]
-        positions = [dict(zip(arm.ids(), range(len(arm.flags)), strict=True)) for arm in mine]
-        shared = [p for p in positions[0] if all(p in where for where in positions[1:])]
-        if not shared:
-            continue
-        cell_mean = np.mean([[arm.flags[where[p]] for p in shared] for arm, where in zip(mine, positions)], axis=0)
-        reference = np.array([mine[0].reference[positions[0][p]] for p in shared], dtype=float)
-        differences.append(cell_mean - reference)
-    return np.concatenate(differences) if differences else np.empty(0)
-
-
-def level_changes(arms: list[Arm], factors: dict[str, list] | None = None, *, hdi_prob: float = 0.95,
-                  rope: tuple[float, float] | None = None, seed: int = 0, draws: int = 40_000,
-                  design: str = "factorial") -> list[LevelChange]:
-    """Per factor and level, the paired change of the cells at that level against their reference.
-
-    Like is compared with like: in a ``one-at-a-time`` grid a level's cells are those with every other factor at
-    its baseline (first) level, so each level is the baseline cell with one thing changed (the baseline level's
-    row is the baseline cell itself); in a ``factorial`` grid they are every cell at the level, which in a complete
-    grid is the balanced marginal mean (see :func:`unbalanced` for one that is not)."""
-    from toxft.analysis.best import decide, hdi_interval
-
-    factors = factors or factors_of(arms)
-    baseline = {factor: levels[0] for factor, levels in factors.items() if levels}
-    rows = []
-    for factor, levels in factors.items():
-        for level in levels:
-            chosen = [arm for arm in arms if arm.levels.get(factor) == level and (
-                design != "one-at-a-time" or all(arm.levels.get(other) == baseline[other]
-                                                  for other in factors if other != factor))]
-            differences = _per_prompt_differences(chosen)
-            if not chosen or len(differences) < 2:
-                continue
-            posterior = _dirichlet_mean_draws(np.concatenate([differences, PRIOR_PROMPTS]), draws, seed)
-            hdi = hdi_interval(posterior, hdi_prob)
-            credible = decide(hdi, rope, True)
-            direction = ("higher" if hdi[0] > 0 else "lower") if credible else "no credible difference"
-            rows.append(LevelChange(factor, str(level), len(chosen), len(differences), float(posterior.mean()), hdi,
-                                    tuple(arm.change for arm in chosen), credible, direction))
-    return rows
-
-
-def unbalanced(arms: list[Arm], factors: dict[str, list]) -> str | None:
-    """Why a factorial grid's level means are not balanced marginal means, or None when every combination of levels
-    has results, each with the same number of fine-tunes (seeds)."""
-    import itertools
-
-    counts = {}
-    for arm in arms:
-        key = tuple(arm.levels.get(factor) for factor in factors)
-        counts[key] = counts.get(key, 0) + 1
-    combinations = list(itertools.product(*factors.values()))
-    missing = [combo for combo in combinations if combo not in counts]
-    if missing:
-        named = "; ".join(", ".join(f"{f} = {v}" for f, v in zip(factors, combo)) for combo in missing[:3])
-        return (f"{len(missing)} of the grid's {len(combinations)} combinations of levels have no results ({named}"
-                f"{'; ...' if len(missing) > 3 else ''}): a level's mean is over the combinations it has, so the other "
-                "factors' levels weigh differently in each")
-    if len(set(counts.values())) > 1:
-        return ("the combinations of levels have different numbers of fine-tunes (seeds): a level's mean weighs "
-                "them by their number")
-    return None
+                                                             "hdi_prob")), dict(record.get("baseline") or {}), levels)
 
 
 def _design(arms: list[Arm], factors: dict[str, list]):
@@ -225,13 +118,15 @@ def _design(arms: list[Arm], factors: dict[str, list]):
     then the families, the level columns, how many prompts some model answered differently, and how many there were."""
     families = list(dict.fromkeys(arm.family for arm in arms))
     columns = [(factor, level) for factor, levels in factors.items() for level in levels[1:]]
-    y, prompt, family, treated, rows = [], [], [], [], []
-    prompts_seen = informative = 0
+    y, prompt, family, treated, rows, prompt_family = [], [], [], [], [], []
+    informative = 0
     for f_index, name in enumerate(families):
         mine = [arm for arm in arms if arm.family == name]
         positions = [dict(zip(arm.ids(), range(len(arm.flags)), strict=True)) for arm in mine]
         shared = [p for p in positions[0] if all(p in where for where in positions[1:])]
-        for index, p in enumerate(shared, start=prompts_seen):
+        for p in shared:
+            index = len(prompt_family)
+            prompt_family.append(f_index)
             answers = [float(mine[0].reference[positions[0][p]])] + [
                 float(arm.flags[where[p]]) for arm, where in zip(mine, positions)]
             # Every prompt stays in, those every model treats alike too: the random intercepts assume a Normal
@@ -242,10 +137,10 @@ def _design(arms: list[Arm], factors: dict[str, list]):
             for arm, answer in zip(mine, answers[1:], strict=True):
                 y.append(answer); prompt.append(index); family.append(f_index); treated.append(1.0)
                 rows.append([float(arm.levels.get(factor) == level) for factor, level in columns])
-        prompts_seen += len(shared)
-    return dict(y=np.array(y), prompt=np.array(prompt, dtype=int), family=np.array(family, dtype=int),
+    data = dict(y=np.array(y), prompt=np.array(prompt, dtype=int), family=np.array(family, dtype=int),
                 treated=np.array(treated),
-                x=np.array(rows, dtype=float).reshape(len(y), len(columns))), families, columns, informative, prompts_seen
+                x=np.array(rows, dtype=float).reshape(len(y), len(columns)))
+    return data, families, columns, informative, np.array(prompt_family, dtype=int)
 
 
 def _regression(data: dict, n_prompts: int, n_families: int, n_columns: int):
@@ -258,8 +153,8 @@ def _regression(data: dict, n_prompts: int, n_families: int, n_columns: int):
         # down; the reference sits `fine_tuned` below it. (With the intercept on the reference, its single
         # flag per prompt leaves the intercept and the effect trading off, and the chains barely mix.)
         prompt = mu + sigma * pm.Normal("z", 0.0, 1.0, shape=n_prompts)
-        fine_tuned = pm.Normal("fine_tuned", 0.0, 2.5, shape=n_families)
-        beta = pm.Normal("beta", 0.0, 2.5, shape=max(1, n_columns))
+        fine_tuned = pm.Normal("fine_tuned", 0.0, FINE_TUNED_PRIOR_SD, shape=n_families)
+        beta = pm.Normal("beta", 0.0, EFFECT_PRIOR_SD, shape=max(1, n_columns))
         logit = prompt[data["prompt"]] - (1.0 - data["treated"]) * fine_tuned[data["family"]]
         if n_columns:
             logit = logit + data["treated"] * pm.math.dot(data["x"], beta[:n_columns])
@@ -268,9 +163,10 @@ def _regression(data: dict, n_prompts: int, n_families: int, n_columns: int):
 
 
 def fit_inputs(arms: list[Arm], factors: dict[str, list], **options) -> str:
-    """A digest of everything a fit depends on: each arm's levels, seed, prompts and flags, the factors and the
-    sampler's options. The same digest means the same posterior, so a report reuses the fit it wrote."""
-    digest = hashlib.sha256(json.dumps({"factors": factors, "options": options}, sort_keys=True, default=str).encode())
+    """A digest of everything a fit depends on: each arm's levels, seed, prompts and flags, the factors, the
+    sampler's options and the model's version. The same digest means the same posterior, so a report reuses it."""
+    digest = hashlib.sha256(json.dumps({"factors": factors, "options": options, "model": MODEL_VERSION},
+                                       sort_keys=True, default=str).encode())
     for arm in arms:
         digest.update(json.dumps([arm.family, arm.name, arm.levels, arm.seed, list(arm.ids())], default=str).encode())
         for flags in (arm.reference, arm.flags):
@@ -290,73 +186,98 @@ def fit_or_reuse(arms: list[Arm], factors: dict[str, list], previous: dict | Non
     return fit_factor_model(arms, factors, **options), key, False
 
 
+def _inv_logit(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
 def fit_factor_model(arms: list[Arm], factors: dict[str, list] | None = None, *, hdi_prob: float = 0.95,
                      seed: int = 0, draws: int = 1000, tune: int = 1000, chains: int = 4,
-                     cores: int | None = None, ess_floor: float = 400.0) -> FactorModel:
-    """The Bayesian logistic regression of the per-prompt toxic flags on the grid's factors."""
+                     cores: int | None = None, ess_floor: float = 400.0, design: str = "factorial") -> FactorModel:
+    """The Bayesian logistic regression of the per-prompt toxic flags on the grid's factors; ``design`` says which
+    cells each row of the level table is (:func:`~toxft.analysis.levels.level_cells`), for the model's own rows."""
     import nutpie
 
     from toxft.analysis.best import decide, diagnostics, hdi_interval
+    from toxft.analysis.levels import factors_of
 
     factors = factors if factors is not None else factors_of(arms)
-    data, families, columns, informative, prompts = _design(arms, factors)
+    data, families, columns, informative, prompt_family = _design(arms, factors)
     if informative == 0:
         raise ValueError("every prompt got the same flag from every model: there is nothing to explain")
-    compiled = nutpie.compile_pymc_model(_regression(data, prompts, len(families), len(columns)))
+    compiled = nutpie.compile_pymc_model(_regression(data, len(prompt_family), len(families), len(columns)))
     trace = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores or chains, seed=seed,
                           progress_bar=False)
     post = trace.posterior
-    named = [(f"fine-tuned ({family})", post["fine_tuned"].values[..., i].reshape(-1)) for i, family in enumerate(families)]
-    named += [(f"{factor} = {level}", post["beta"].values[..., i].reshape(-1)) for i, (factor, level) in enumerate(columns)]
-    # Diagnostics of the effects the report states; the prompts' mean and spread are nuisance parameters.
-    rhat_max, ess_min, divergences, converged = diagnostics(trace, ["fine_tuned"] + (["beta"] if columns else []),
-                                                            ess_floor)
-    coefficients = []
-    for name, values in named:
+
+    def flat(name: str) -> np.ndarray:  # (draws, ...) with the chains stacked
+        values = post[name].values
+        return values.reshape(-1, *values.shape[2:])
+
+    intercepts = flat("mu")[:, None] + flat("sigma")[:, None] * flat("z")  # draws x prompts
+    fine_tuned, beta = flat("fine_tuned"), flat("beta")
+    reference = np.stack([_inv_logit(intercepts[:, prompt_family == f] - fine_tuned[:, [f]]).mean(axis=1)
+                          for f in range(len(families))], axis=1)  # draws x families
+
+    def summary(values: np.ndarray) -> tuple[float, tuple[float, float], bool]:
         hdi = hdi_interval(values, hdi_prob)
-        # An unconverged posterior states no effect.
-        coefficients.append(Coefficient(name, float(values.mean()), hdi, converged and decide(hdi, None, True)))
-    return FactorModel(tuple(coefficients), len(data["y"]), informative, prompts, rhat_max, ess_min, divergences,
-                       converged, hdi_prob, {factor: str(levels[0]) for factor, levels in factors.items()})
+        return float(values.mean()), hdi, converged and decide(hdi, None, True)  # an unconverged fit states no effect
+
+    # Diagnostics of the effects the report states; the prompts' mean and spread are nuisance parameters.
+    rhat_max, ess_min, divergences, converged = diagnostics(
+        trace, ["fine_tuned"] + (["beta"] if columns else []), ess_floor)
+    coefficients = []
+    for f, family in enumerate(families):
+        pp = _inv_logit(intercepts[:, prompt_family == f]).mean(axis=1) - reference[:, f]
+        mean, hdi, credible = summary(fine_tuned[:, f])
+        coefficients.append(Coefficient(f"fine-tuned ({family})", mean, hdi, credible, *summary(pp)[:2]))
+    at_baseline = _inv_logit(intercepts).mean(axis=1)
+    for i, (factor, level) in enumerate(columns):
+        pp = _inv_logit(intercepts + beta[:, [i]]).mean(axis=1) - at_baseline
+        mean, hdi, credible = summary(beta[:, i])
+        coefficients.append(Coefficient(f"{factor} = {level}", mean, hdi, credible, *summary(pp)[:2]))
+
+    def cell_change(index: int) -> np.ndarray:
+        """The model's change of one fine-tune against its reference, over its family's prompts, per draw."""
+        arm = arms[index]
+        f = families.index(arm.family)
+        shift = sum((beta[:, c] for c, (factor, level) in enumerate(columns) if arm.levels.get(factor) == level),
+                    np.zeros(len(beta)))
+        mine = intercepts[:, prompt_family == f]
+        return _inv_logit(mine + shift[:, None]).mean(axis=1) - reference[:, f]
+
+    position = {id(arm): index for index, arm in enumerate(arms)}
+    levels = []
+    for (factor, level), cells in level_cells(arms, factors, design).items():
+        if not cells:
+            continue
+        # Families weigh by their prompts and each family's cells equally, as in the level table.
+        weights = {f: (prompt_family == families.index(f)).sum() for f in {arm.family for arm in cells}}
+        changes = sum(cell_change(position[id(arm)]) * weights[arm.family] / sum(weights.values())
+                      / sum(other.family == arm.family for other in cells) for arm in cells)
+        levels.append(ModelLevel(factor, level, *summary(changes)))
+    return FactorModel(tuple(coefficients), len(data["y"]), informative, len(prompt_family), rhat_max, ess_min,
+                       divergences, converged, hdi_prob, {factor: str(levels_[0]) for factor, levels_ in factors.items()},
+                       tuple(levels))
 
 
-def forgetting_or_learning(changes: list[LevelChange], model: FactorModel | None = None) -> str | None:
-    """What a ``control`` factor says about a rise in toxicity: forgetting, learning from the data, or neither."""
-    control = [row for row in changes if row.factor == CONTROL_FACTOR]
-    real = next((row for row in control if row.level == NO_CONTROL), None)
-    free = [row for row in control if row.level != NO_CONTROL]
-    if real is None or not free:
-        return None
+@dataclass(frozen=True)
+class Disagreement:
+    """A row of the level table where the regression says otherwise (direction or credibility)."""
 
-    def pp(row: LevelChange) -> str:
-        return f"{100 * row.change:+.1f} pp [{100 * row.hdi[0]:+.1f}, {100 * row.hdi[1]:+.1f}]"
-
-    rose = [row for row in free if row.direction == "higher"]
-    flat = [row for row in free if row.direction != "higher"]
-
-    def listed(rows: list[LevelChange]) -> str:
-        return ", ".join(f"control = {row.level}: {pp(row)}" for row in rows)
-
-    if real.direction != "higher":
-        return (f"Toxicity did not rise credibly with the real data ({pp(real)}; {listed(free)}), so the study cannot "
-                "tell forgetting from learning.")
-    if not rose:
-        return (f"Toxicity rose with the real data ({pp(real)}) but not credibly with content-free data "
-                f"({listed(flat)}): the numbers support **learning from the data** rather than forgetting.")
-    verdict = (f"Toxicity rose with the real data ({pp(real)}) and with content-free data too ({listed(rose)}): the "
-               "numbers support **forgetting**, the mitigation eroding whatever the data.")
-    if flat:
-        verdict += f" With other content-free data it did not rise ({listed(flat)})."
-    less = [row.level for row in rose if model is not None and _credibly_negative(model, f"{CONTROL_FACTOR} = {row.level}")]
-    if less:
-        verdict += (f" It rose less with {', '.join(less)} data than with the real data (credibly, in the regression): "
-                    "part of the rise is **learned from the data**.")
-    return verdict
+    factor: str
+    level: str
+    table: LevelChange
+    model: ModelLevel
 
 
-def _credibly_negative(model: FactorModel, name: str) -> bool:
-    try:
-        coefficient = model.coefficient(name)
-    except StopIteration:
-        return False
-    return coefficient.credible and coefficient.hdi[1] < 0
+def disagreements(rows: list[LevelChange], model: FactorModel) -> list[Disagreement]:
+    """Rows whose direction (credibly higher, lower, or neither) the regression's change for the same cells does
+    not share. None are looked for in a fit that did not converge."""
+    if not model.converged:
+        return []
+    found = []
+    for row in rows:
+        mine = model.level(row.factor, row.level)
+        if mine is not None and mine.direction != row.direction:
+            found.append(Disagreement(row.factor, row.level, row, mine))
+    return found

@@ -18,6 +18,7 @@ import time
 TRUTH = {"method = dora": 0.0, "method = qlora": 0.2, "method = full": 1.0, "control = shuffled": -0.5,
          "control = neutral": -1.2}
 FINE_TUNED = 0.8
+SETUP_SD = 0.1
 
 
 def main() -> None:
@@ -30,11 +31,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from toxft.analysis.factors import fit_factor_model, forgetting_or_learning, level_changes
+    from toxft.analysis.factors import fit_factor_model
+    from toxft.analysis.grid import forgetting_or_learning
+    from toxft.analysis.levels import level_changes
     from toxft.analysis.simulate import grid_flags
+    from toxft.report.factors import forgetting_sentence
 
     factors = {"method": ["lora", "dora", "qlora", "full"], "control": ["none", "shuffled", "neutral"]}
-    arms = grid_flags(args.prompts, factors, TRUTH, fine_tuned=FINE_TUNED, seeds=args.seeds, setup_sd=0.1,
+    arms = grid_flags(args.prompts, factors, TRUTH, fine_tuned=FINE_TUNED, seeds=args.seeds, setup_sd=SETUP_SD,
                       seed=args.seed)
     started = time.perf_counter()
     rows = level_changes(arms, factors)
@@ -49,13 +53,14 @@ def main() -> None:
     print(f"  converged {model.converged}: R-hat {model.rhat_max:.3f}, bulk ESS {model.ess_bulk_min:.0f}, "
           f"{model.divergences} divergences")
     for coefficient in model.coefficients:
-        true = FINE_TUNED if coefficient.name.startswith("fine-tuned") else TRUTH[coefficient.name]
-        print(f"  {coefficient.name:22s} true {true:+.2f}  found {coefficient.mean:+.2f} "
-              f"[{coefficient.hdi[0]:+.2f}, {coefficient.hdi[1]:+.2f}]")
+        true = FINE_TUNED if coefficient.name.startswith("fine-tuned") else TRUTH.get(coefficient.name, SETUP_SD)
+        pp = f"; {100 * coefficient.pp:+.1f} pp at the baseline" if coefficient.pp is not None else ""
+        print(f"  {coefficient.name:26s} true {true:+.2f}  found {coefficient.mean:+.2f} "
+              f"[{coefficient.hdi[0]:+.2f}, {coefficient.hdi[1]:+.2f}]{pp}")
     for row in rows:
         print(f"  {row.factor} = {row.level}: {100 * row.change:+.1f} pp [{100 * row.hdi[0]:+.1f}, "
               f"{100 * row.hdi[1]:+.1f}] over {row.cells} fine-tunes")
-    print(f"  {forgetting_or_learning(rows, model)}")
+    print(f"  {forgetting_sentence(forgetting_or_learning(rows, model))}")
 
 
 if __name__ == "__main__":

@@ -146,19 +146,29 @@ def test_plan_lists_every_cell_and_the_paper_grid_is_sized(tmp_path, capsys):
 
 def test_level_changes_are_the_paired_mean_over_the_cells_at_each_level():
     from toxft.analysis import compare_paired
-    from toxft.analysis.factors import Arm, level_changes
+    from toxft.analysis.levels import Arm, SetupVariance, level_changes, setup_variance
 
     reference = np.r_[np.ones(10), np.zeros(90)]
     full = np.r_[np.ones(40), np.zeros(60)]  # +30 points
     lora = np.r_[np.zeros(5), np.ones(5), np.zeros(90)]  # -5 points: five toxic prompts no longer are
     arms = [Arm("f", "a", {"method": "full"}, 1, reference, full), Arm("f", "b", {"method": "lora"}, 1, reference, lora),
             Arm("f", "c", {"method": "lora"}, 2, reference, reference)]
-    rows = {r.level: r for r in level_changes(arms)}
+    # The two LoRA seeds measure the set-up variance (one degree of freedom); first the prompts' part alone.
+    rows = {r.level: r for r in level_changes(arms, setup=SetupVariance(0.0, 0, 0))}
     # The posterior mean with the paired model's prior (four pseudo-prompts): 30/104 and -2.5/104.
     assert rows["full"].change == pytest.approx(30 / 104, abs=0.003) and rows["full"].direction == "higher"
     assert rows["lora"].change == pytest.approx(-2.5 / 104, abs=0.003) and rows["lora"].cells == 2
     assert rows["lora"].cell_changes == pytest.approx((-0.05, 0.0))
     assert rows["full"].hdi[0] > 0.15 and rows["lora"].hdi[0] < 0 < rows["full"].hdi[0]
+    assert rows["lora"].observed == pytest.approx(-0.025) and rows["full"].observed == pytest.approx(0.3)
+    # With the seeds: their changes differ by 5 points over 5 discordant prompts, a set-up sd of about 3 points
+    # known from one pair, so every interval widens by a t with one degree of freedom and +30 is no longer certain.
+    setup = setup_variance(arms)
+    assert setup.df == 1 and setup.sd == pytest.approx(np.sqrt(0.00125 - (0.025 - 0.00125) / 99), rel=1e-6)
+    seeds = {r.level: r for r in level_changes(arms)}
+    assert seeds["full"].change == rows["full"].change and seeds["full"].hdi[0] < rows["full"].hdi[0] - 0.1
+    assert "set-up variance (seeds: sd 3.2 pp, pooled over 1 setting, 1 degree of freedom)" in setup.covers
+    assert "unmeasured" in SetupVariance(0.0, 0, 0).covers
     # One cell per level is the paired rate model itself.
     single = level_changes([arms[0]])[0]
     paired = compare_paired(full, reference)
@@ -171,7 +181,9 @@ def test_level_changes_are_the_paired_mean_over_the_cells_at_each_level():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_regression_recovers_known_effects_on_simulated_grids(seed):
-    from toxft.analysis.factors import fit_factor_model, forgetting_or_learning, level_changes
+    from toxft.analysis.factors import fit_factor_model
+    from toxft.analysis.grid import forgetting_or_learning
+    from toxft.analysis.levels import level_changes
     from toxft.analysis.simulate import grid_flags
 
     truth = {"method = full": 1.0, "method = dora": 0.0, "control = neutral": -1.2}
@@ -187,24 +199,33 @@ def test_the_regression_recovers_known_effects_on_simulated_grids(seed):
     assert model.coefficient("method = full").credible and model.coefficient("control = neutral").credible
     assert not model.coefficient("method = dora").credible
     # Averaged over the methods, the neutral control takes the rise away: -0.4, -0.4 and +0.6 on the log-odds.
-    answer = forgetting_or_learning(level_changes(arms, factors), model)
-    assert "**learning from the data**" in answer
+    assert forgetting_or_learning(level_changes(arms, factors), model).answer == "learning"
 
 
-def test_forgetting_or_learning_reads_the_control_levels():
-    from toxft.analysis.factors import LevelChange, forgetting_or_learning
+def test_forgetting_or_learning_reads_the_control_levels_and_the_sentence_quotes_them():
+    from toxft.analysis.grid import forgetting_or_learning
+    from toxft.analysis.levels import LevelChange
+    from toxft.report.factors import forgetting_sentence
 
     def row(level, change, low, high):
         direction = "higher" if low > 0 else "lower" if high < 0 else "no credible difference"
-        return LevelChange("control", level, 2, 100, change, (low, high), (change,), direction != "no credible difference",
-                           direction)
+        return LevelChange(change=change, hdi=(low, high), observed=change, prompts=100,
+                           credible=direction != "no credible difference", direction=direction, factor="control",
+                           level=level, cells=2, cell_changes=(change,))
 
-    assert "**learning from the data**" in forgetting_or_learning([row("none", .2, .1, .3), row("neutral", 0, -.02, .02)])
-    assert "**forgetting**" in forgetting_or_learning([row("none", .2, .1, .3), row("shuffled", .15, .05, .25)])
-    assert "cannot tell" in forgetting_or_learning([row("none", 0, -.02, .02), row("neutral", 0, -.02, .02)])
-    assert forgetting_or_learning([row("none", .2, .1, .3)]) is None
-    mixed = forgetting_or_learning([row("none", .2, .1, .3), row("shuffled", .1, .05, .15), row("neutral", -.01, -.03, -.001)])
-    assert "**forgetting**" in mixed and "too (control = shuffled" in mixed and "did not rise (control = neutral" in mixed
+    def said(*rows):
+        answer = forgetting_or_learning(list(rows))
+        return answer.answer, forgetting_sentence(answer)
+
+    kind, text = said(row("none", .2, .1, .3), row("neutral", 0, -.02, .02))
+    assert kind == "learning" and "**learning from the data**" in text and "(+20.0 pp [+10.0, +30.0])" in text
+    assert said(row("none", .2, .1, .3), row("shuffled", .15, .05, .25))[0] == "forgetting"
+    kind, text = said(row("none", 0, -.02, .02), row("neutral", 0, -.02, .02))
+    assert kind == "untestable" and "cannot tell" in text
+    assert forgetting_or_learning([row("none", .2, .1, .3)]) is None and forgetting_sentence(None) is None
+    kind, mixed = said(row("none", .2, .1, .3), row("shuffled", .1, .05, .15), row("neutral", -.01, -.03, -.001))
+    assert kind == "forgetting" and "**forgetting**" in mixed
+    assert "too (control = shuffled" in mixed and "did not rise (control = neutral" in mixed
 
 
 @pytest.mark.slow
@@ -222,7 +243,7 @@ def test_the_tiny_world_grid_shows_the_technique_changing_the_outcome(tmp_path):
     assert levels[("control", "neutral")]["direction"] != "higher"
     effects = {c["name"]: c for c in record["model"]["coefficients"]}
     assert record["model"]["converged"] and effects["method = lora"]["credible"] and effects["method = lora"]["mean"] < 0
-    assert "**learning from the data**" in record["forgetting_or_learning"]
+    assert record["forgetting_or_learning"]["answer"] == "learning"
     # Like with like: method = full is the baseline cell (full, real data) on its two seeds, not averaged with the
     # full fine-tunes on neutral data; its change lies within its cells' own.
     assert full["cells"] == 2 and min(full["cell_changes"]) - 0.05 <= full["change"] <= max(full["cell_changes"]) + 0.05
@@ -287,7 +308,7 @@ def test_a_grid_trains_only_distinct_fine_tunes_and_says_what_each_method_ignore
 
 def _arm(levels: dict, rise: int, seed: int = 0):
     """A fine-tune on 200 prompts whose reference is toxic on the first 40: ``rise`` more (or fewer) toxic prompts."""
-    from toxft.analysis.factors import Arm
+    from toxft.analysis.levels import Arm
 
     reference = np.r_[np.ones(40), np.zeros(160)]
     flags = reference.copy()
@@ -301,7 +322,7 @@ def _arm(levels: dict, rise: int, seed: int = 0):
 def test_one_at_a_time_levels_are_compared_like_with_like_where_plain_averaging_reverses_them():
     """Baseline full fine-tune on real data +20 points, LoRA on real data +10, full on neutral data -40: full is the
     more toxic method at the same settings; averaging full over the control levels would call it the less toxic."""
-    from toxft.analysis.factors import level_changes, unbalanced
+    from toxft.analysis.levels import level_changes, unbalanced
 
     factors = {"method": ["full", "lora"], "control": ["none", "neutral"]}
     arms = [_arm({"method": "full", "control": "none"}, 40, s) for s in (0, 1)]

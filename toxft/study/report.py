@@ -258,7 +258,7 @@ def grid_arms(study: Study, runs: dict[str, Run], compare) -> list:
     """Each evaluated fine-tune of the grid beside its family's instruct model, flags on the prompts both answered."""
     import numpy as np
 
-    from toxft.analysis.factors import Arm
+    from toxft.analysis.levels import Arm
     from toxft.study.grid import SEED_AXIS, level_text
 
     arms = []
@@ -278,9 +278,10 @@ def grid_arms(study: Study, runs: dict[str, Run], compare) -> list:
 
 
 def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) -> list[str]:
-    """The grid's answer: per factor the paired change of each level, the regression, forgetting or learning."""
-    from toxft.analysis.factors import fit_or_reuse, forgetting_or_learning, level_changes, unbalanced
-    from toxft.report.factors import changes_table, model_table, plot_factors
+    """The grid's answer, analysed once (:func:`toxft.analysis.grid.analyse_grid`, kept in factors.json) and
+    rendered from it: per factor the change of each level, interactions, the regression, forgetting or learning."""
+    from toxft.analysis.grid import analyse_grid
+    from toxft.report.factors import grid_section, plot_factors
     from toxft.study.grid import SEED_AXIS, level_text
 
     if not study.axes:
@@ -294,22 +295,12 @@ def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) 
         return [*lines, f"None of the grid's {cells_in_grid} fine-tunes has results yet.", ""]
     references = sorted({e.name for entries in study.families.values() for e in entries
                          if e.role == "instruct" and e.family in {a.family for a in arms}})
-    rows = level_changes(arms, factors, hdi_prob=settings.hdi_prob, rope=settings.rope, seed=settings.seed,
-                         design=study.design)
-    model, fitted_on = None, None
-    if factors:
-        try:  # the fit of an earlier report, reused while its inputs are unchanged
-            previous = json.loads((root / "factors.json").read_text())
-        except (OSError, ValueError):
-            previous = None
-        model, fitted_on, reused = fit_or_reuse(
-            arms, factors, previous, on_fit=lambda: progress(f"fitting the factor regression over {len(arms)} fine-tunes"),
-            hdi_prob=settings.hdi_prob, seed=settings.seed, draws=settings.draws, tune=settings.tune,
-            chains=settings.chains, cores=settings.cores, ess_floor=settings.ess_floor)
-        if reused:
-            progress("the factor regression's inputs are unchanged since factors.json: its fit is reused")
-    plot_factors(rows, root / "figures" / "factors.png", settings.interval())
-    answer = forgetting_or_learning(rows, model)
+    try:  # the fit of an earlier report, reused while its inputs are unchanged
+        previous = json.loads((root / "factors.json").read_text())
+    except (OSError, ValueError):
+        previous = None
+    found = analyse_grid(arms, factors, study.design, settings, previous, progress)
+    plot_factors(found, root / "figures" / "factors.png", settings.interval())
     seeds = study.axes.get(SEED_AXIS)
     lines += [f"{len(arms)} of the grid's {cells_in_grid} fine-tunes ({study.design}; factors: "
               f"{', '.join(factors) or 'none'}" + (f"; {len(seeds)} seeds each" if seeds else "") + "), each against "
@@ -319,19 +310,8 @@ def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) 
                  if study.design == "one-at-a-time" else
                  "A level's change is the mean over its fine-tunes, so over the other factors' levels (equally, in a "
                  "complete grid) and the seeds")
-              + ", with an HDI from the Bayesian bootstrap over prompts; the single fine-tunes' range is the set-up "
-              "variance.", "",
-              *([f"**Unbalanced grid:** {why}.", ""] if study.design == "factorial" and (
-                  why := unbalanced(arms, factors)) else []),
-              *changes_table(rows, settings.interval(), " / ".join(references)),
-              "![What changed the toxicity](figures/factors.png)", ""]
-    if answer:
-        lines += [f"**Forgetting or learning?** {answer}", ""]
-    if model is not None:
-        lines += ["Bayesian logistic regression of every per-prompt toxic flag on the factors (PyMC): a random "
-                  "intercept per prompt pairs the models, *fine-tuned* is the change at the baseline levels, each "
-                  "level's effect is against its factor's baseline; fine-tunes of the same levels (seeds) are replicates, "
-                  "whose spread the table above shows.", "", *model_table(model)]
+              + "; the headline number is the posterior mean, beside the observed change and the single fine-tunes' "
+              "range.", "", *grid_section(found, settings.interval(), " / ".join(references))]
     if study.same_cells:
         lines += ["Trained once, as the same fine-tune as another cell (its method ignores what they differ in): " +
                   "; ".join(f"{left_out} = {same}" for left_out, same in study.same_cells.items()) + ".", ""]
@@ -339,11 +319,10 @@ def _factors(study: Study, root: Path, runs: dict[str, Run], compare, progress) 
     if missing:
         lines += [f"{missing} fine-tune(s) of the grid have no results yet and are left out.", ""]
     write_atomically(root / "factors.json", json.dumps({
-        "settings": settings.to_dict(), "design": study.design, "axes": {k: [level_text(v) for v in vs] for k, vs in study.axes.items()},
+        "settings": settings.to_dict(), "axes": {k: [level_text(v) for v in vs] for k, vs in study.axes.items()},
         "cells": [{"family": a.family, "name": a.name, "levels": a.levels, "seed": a.seed, "prompts": len(a.flags),
                    "rate": float(a.flags.mean()), "reference_rate": float(a.reference.mean())} for a in arms],
-        "levels": [row.to_dict() for row in rows], "model": model.to_dict() if model else None, "fit_inputs": fitted_on,
-        "forgetting_or_learning": answer}, indent=2, default=str) + "\n")
+        **found.to_dict()}, indent=2, default=str) + "\n")
     return lines
 
 

@@ -105,7 +105,8 @@ def _cells(method: str, subset) -> list[str]:
     return [_interval(result, scale, digits), f"{result.prob_greater:.3f}", words(result)]
 
 
-COLUMN_TITLES = {"paired": "paired Δ pp [HDI]", "rates": "unpaired Δ pp [HDI]", "best": "BEST Δ mean [HDI]"}
+COLUMN_TITLES = {"paired": "paired Δ pp, posterior mean [HDI]", "rates": "unpaired Δ pp, posterior mean [HDI]",
+                 "best": "BEST Δ mean [HDI]"}
 
 
 def _table(rows: list[list[str]]) -> list[str]:

@@ -120,6 +120,20 @@ class SubsetComparison:
         return getattr(self, method)
 
     @property
+    def headline(self) -> PairedRateResult | RateResult:
+        """The posterior whose mean is this subset's change in the toxic rate wherever one number is printed (with its
+        HDI beside it): the verdict's rate model, or the paired one when the verdict is BEST on the scores."""
+        result = self.result()
+        if isinstance(result, (PairedRateResult, RateResult)):
+            return result
+        return self.paired or self.rates
+
+    @property
+    def observed(self) -> float:
+        """The observed change in the toxic rate, A minus B (a labelled column beside the headline)."""
+        return self.rate_a - self.rate_b
+
+    @property
     def credible(self) -> bool:
         result = self.result()
         return bool(result is not None and result.credible and words(result).startswith("credibly"))

@@ -51,7 +51,10 @@ def test_a_plain_trainer_logs_the_curve_as_the_model_learns_toxic_text(tmp_path,
     assert sorted(rates) == [0, 4, 8, 12]
     assert rates[0] == 0.0 and rates[12] >= 0.8  # clean prompts: "kind" at first, the flagged word at the end
     last = [row for row in trainer.state.log_history if row.get("step") == 12 and "toxicity/change_pp" in row][0]
-    assert last["toxicity/change_pp"] == pytest.approx(100 * rates[12]) and last["toxicity/change_low_pp"] > 0
+    assert last["toxicity/change_observed_pp"] == pytest.approx(100 * rates[12]) and last["toxicity/change_low_pp"] > 0
+    # The headline change is the posterior mean, inside the interval logged beside it.
+    assert last["toxicity/change_low_pp"] <= last["toxicity/change_pp"] <= last["toxicity/change_high_pp"]
+    assert last["toxicity/change_pp"] < last["toxicity/change_observed_pp"]  # the prior pulls an extreme towards 0
     assert all(row["toxicity/seconds"] > 0 for row in trainer.state.log_history if "toxicity/seconds" in row)
     assert model.training  # the training state is restored after each call
     assert len(callback.history) == 4 and all(len(m.continuations) == len(PROMPTS) for m in callback.history)

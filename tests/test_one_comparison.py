@@ -18,7 +18,16 @@ ROPE, HDI = ["-0.6", "0.6"], "0.8"
 
 def _tables(report: str) -> dict[tuple[str, str], dict[str, str]]:
     """(model, baseline) -> {column: verdict words} from every "↳ vs" row of a markdown report."""
-    found, header, previous = {}, [], None
+    return _parse(report)[0]
+
+
+def _numbers(report: str) -> dict[tuple[str, str], dict[str, float]]:
+    """(model, baseline) -> {column: the change's headline number in pp} from the same rows."""
+    return _parse(report)[1]
+
+
+def _parse(report: str):
+    found, numbers, header, previous = {}, {}, [], None
     for line in report.splitlines():
         if line.startswith("| Model |"):
             header = [cell.strip().split(" ")[0].lower() for cell in line.strip("|").split("|")[1:]]
@@ -27,9 +36,11 @@ def _tables(report: str) -> dict[tuple[str, str], dict[str, str]]:
             baseline = cells[0].removeprefix("↳ vs ")
             found[(previous, baseline)] = {col: cell.split("pp, ", 1)[1] for col, cell in zip(header, cells[1:])
                                            if "pp, " in cell}
+            numbers[(previous, baseline)] = {col: float(cell.split(" pp, ", 1)[0]) for col, cell in
+                                             zip(header, cells[1:]) if "pp, " in cell}
         elif line.startswith("| ") and not line.startswith("|---"):
             previous = line.strip("|").split("|")[0].strip()
-    return found
+    return found, numbers
 
 
 def _generic(words: str, baseline: str) -> str:
@@ -65,7 +76,7 @@ def test_a_study_with_a_rope_and_an_80_percent_hdi_says_the_same_everywhere(tmp_
     assert main(["study", "run", str(study), "--output", str(runs)]) == 0
     report = (runs / "report.md").read_text()
     record = json.loads((runs / "comparisons.json").read_text())
-    tables = _tables(report)
+    tables, numbers = _parse(report)
     assert len(tables) == 2 and report.count("80% HDI, ROPE [-60.0, +60.0] pp") >= 2
     seen = 0
     for comparisons in record.values():
@@ -79,6 +90,10 @@ def test_a_study_with_a_rope_and_an_80_percent_hdi_says_the_same_everywhere(tmp_
                     # The table's words are the comparison's own.
                     assert _generic(row[column], baseline) == subset["verdict"], (model, column)
                     assert subset["paired"]["hdi_prob"] == 0.8 and subset["paired"]["rope"] == [-0.6, 0.6]
+                    # One number per comparison: the table's is the posterior mean, inside the HDI beside it.
+                    paired = subset["paired"]
+                    assert numbers[(model, baseline)][column] == round(100 * paired["diff_mean"], 1), (model, column)
+                    assert paired["diff_hdi"][0] <= paired["diff_mean"] <= paired["diff_hdi"][1]
                     seen += 1
     assert seen == 14  # two comparisons, seven columns each
     # The instruct model is some 25 points more toxic than the random base: inside the ±60-point ROPE.
@@ -125,13 +140,15 @@ def test_check_takes_the_same_interval_and_rope(tmp_path, capsys, tiny_classifie
     assert main([*argv, "--rope", "-0.9", "0.9", "--hdi-prob", HDI, "--fail-on", "increase"]) == 0
     out = capsys.readouterr().out
     line = out.splitlines()[0]
-    assert "is not credibly different in toxicity" in line and "(80% HDI, ROPE [-90.0, +90.0] pp [" in line
+    assert "is not credibly different in toxicity" in line and "(posterior mean, 80% HDI, ROPE [-90.0, +90.0] pp [" in line
     (row,) = _tables(out).values()
+    (numbers,) = _numbers(out).values()
+    assert f": {numbers['total']:+.1f} pp toxic continuations (posterior mean, " in line  # the table's number
     assert re.search(r"practically equivalent|no credible difference", row["total"])
     assert _tables(card.read_text()) == _tables(out)
     # The same runs (cached) without the ROPE: credibly more toxic, and --fail-on increase fails.
     assert main([*argv, "--fail-on", "increase"]) == 1
     again = capsys.readouterr().out
-    assert again.splitlines()[0].startswith(f"{flagged_adapter} is credibly MORE toxic") and "(95% HDI [" in again
+    assert again.splitlines()[0].startswith(f"{flagged_adapter} is credibly MORE toxic") and "(posterior mean, 95% HDI [" in again
     (row,) = _tables(again).values()
     assert row["total"].startswith("credibly higher")

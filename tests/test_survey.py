@@ -302,7 +302,7 @@ def test_survey_chooses_writes_runs_and_ranks(hub, toxft, tmp_path):
                 f"reference ({REFERENCE}), {less} credibly less")
     assert ranking["headline"] == headline and done.stdout.startswith(headline + ".\n")
     table = done.stdout.splitlines()
-    assert table[2].startswith("| Rank | Fine-tune | Δ toxic, all prompts (pp)")
+    assert table[2].startswith("| Rank | Fine-tune | Δ toxic, all prompts (pp, posterior mean) | 95% HDI | Observed (pp) |")
     assert [line.split(" | ")[1] for line in table[4:7]] == [r["name"] for r in rows]
     report = (out / "report.md").read_text()
     assert report.index("## Ranking") < report.index("## All models") and headline in report
@@ -358,14 +358,17 @@ def test_ranking_and_forest_plot(tmp_path, monkeypatch):
     assert rows[3].degenerate_caveat and rows[3].degenerate == 1.0 and not rows[2].degenerate_caveat
     assert rows[0].commit == "b" * 40 and rows[1].commit == "a" * 40 and rows[0].downloads == 2000
     worse = pairs[1][1].subsets["total"]
-    assert (rows[0].low, rows[0].high) == worse.paired.diff_hdi and rows[0].change == pytest.approx(0.2)
+    assert (rows[0].low, rows[0].high) == worse.paired.diff_hdi and rows[0].observed == pytest.approx(0.2)
+    # One number per comparison: the posterior mean, inside the interval printed beside it.
+    assert rows[0].change == worse.paired.diff_mean and all(r.low <= r.change <= r.high for r in rows)
     assert ranking.headline(rows, "org/ref") == (
         "4 fine-tunes with 2,022 monthly downloads between them; 1 credibly more toxic than the reference (org/ref), "
         "2 credibly less (1 of them with credibly more degenerate continuations)")
     table = ranking.markdown(rows).splitlines()
     low, high = (f"{100 * v:+.1f}" for v in worse.paired.diff_hdi)
-    assert table[2] == (f"| 1 | x/worse | +20.0 | [{low}, {high}] | credibly higher | +20.0 (credibly higher) | 0% | "
-                        f"2,000 | `{'b' * 12}` |")
+    mean = f"{100 * worse.paired.diff_mean:+.1f}"
+    assert table[2] == (f"| 1 | x/worse | {mean} | [{low}, {high}] | +20.0 | credibly higher | {mean} (credibly higher) "
+                        f"| 0% | 2,000 | `{'b' * 12}` |")
     drawn = {}
     monkeypatch.setattr(ranking, "save_figure", lambda figure, path: drawn.setdefault("figure", figure) and path)
     ranking.plot_ranking(rows, "org/ref", tmp_path / "ranking.png")

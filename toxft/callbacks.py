@@ -220,7 +220,8 @@ class ToxicityCallback(TrainerCallback):
                 logs[f"toxicity/{subset}/toxic_rate"] = sum(flags) / len(flags)
         if self.history and found is not self.history[0]:
             paired = compare_paired(found.toxic, self.history[0].toxic, self.hdi_prob)
-            logs.update({"toxicity/change_pp": 100 * (paired.rate_a - paired.rate_b),
+            logs.update({"toxicity/change_pp": 100 * paired.diff_mean,  # the posterior mean, inside its HDI
+                         "toxicity/change_observed_pp": 100 * (paired.rate_a - paired.rate_b),
                          "toxicity/change_low_pp": 100 * paired.diff_hdi[0],
                          "toxicity/change_high_pp": 100 * paired.diff_hdi[1]})
             found.extra["paired"] = paired

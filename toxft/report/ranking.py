@@ -28,8 +28,8 @@ class Row:
     """One fine-tune: its change against the reference on all prompts and on the severe subset."""
 
     name: str
-    change: float  # observed difference in the toxic rate, fine-tune minus reference (a share, not pp)
-    low: float  # the comparison's interval of that difference (the paired rate model)
+    change: float  # posterior mean of the change in the toxic rate, fine-tune minus reference (a share, not pp)
+    low: float  # the comparison's interval of that change (its HDI)
     high: float
     verdict: str  # the comparison's verdict, with the degenerate caveat when it applies
     direction: str  # credibly higher / credibly lower / no credible difference / practically equivalent
@@ -40,6 +40,7 @@ class Row:
     commit: str | None
     degenerate: float = 0.0  # share of the fine-tune's continuations that are degenerate, all prompts
     degenerate_caveat: bool = False
+    observed: float | None = None  # the observed change, beside the posterior mean
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,12 +54,12 @@ def rank(pairs: list[tuple[object, object]]) -> list[Row]:
         if total is None or total.paired is None:
             continue
         severe = comparison.subsets.get("severe")
-        rows.append(Row(entry.name, total.rate_a - total.rate_b, *total.paired.diff_hdi,
+        rows.append(Row(entry.name, total.headline.diff_mean, *total.headline.diff_hdi,
                         total.verdict_text("its", "the reference's"), total.direction,
-                        severe.rate_a - severe.rate_b if severe else None,
+                        severe.headline.diff_mean if severe else None,
                         severe.verdict_text("its", "the reference's") if severe else None, total.n,
                         entry.downloads, entry.peft_revision or entry.revision, total.degenerate.share_a,
-                        total.broken_side() is not None))
+                        total.broken_side() is not None, total.observed))
     return sorted(rows, key=lambda r: (-r.change, -(r.downloads or 0), r.name))
 
 
@@ -82,14 +83,16 @@ def _pp(value: float | None) -> str:
 
 def markdown(rows: list[Row], interval: str = "95% HDI") -> str:
     """The ranking as a markdown table (changes in percentage points, fine-tune minus reference)."""
-    lines = [f"| Rank | Fine-tune | Δ toxic, all prompts (pp) | {interval} | Verdict | Δ severe (pp) | Degenerate | "
-             "Downloads/month | Commit |", "|---:|---|---:|---|---|---:|---:|---:|---|"]
+    lines = [f"| Rank | Fine-tune | Δ toxic, all prompts (pp, posterior mean) | {interval} | Observed (pp) | Verdict | "
+             "Δ severe (pp, posterior mean) | Degenerate | Downloads/month | Commit |",
+             "|---:|---|---:|---|---:|---|---:|---:|---:|---|"]
     for index, r in enumerate(rows, 1):
         severe = _pp(r.severe_change) + (f" ({r.severe_verdict})" if (r.severe_verdict or "").startswith("credibly")
                                           else "")
         downloads = "—" if r.downloads is None else f"{r.downloads:,}"
         commit = f"`{r.commit[:12]}`" if r.commit else "—"
-        lines.append(f"| {index} | {r.name} | {_pp(r.change)} | [{_pp(r.low)}, {_pp(r.high)}] | {r.verdict} | "
+        lines.append(f"| {index} | {r.name} | {_pp(r.change)} | [{_pp(r.low)}, {_pp(r.high)}] | {_pp(r.observed)} | "
+                     f"{r.verdict} | "
                      f"{severe} | {r.degenerate:.0%} | {downloads} | {commit} |")
     return "\n".join(lines) + "\n"
 

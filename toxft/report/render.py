@@ -107,7 +107,8 @@ def to_markdown(report: Report) -> str:
         notes.add("†: the models were scored on different numbers of prompts in this column; see the JSON output.")
     recorded = report.settings_recorded()
     generation = recorded["generation"]
-    verdicts = (f" Changes are percentage points against the baseline; the verdict comes from "
+    verdicts = (f" Changes are percentage points against the baseline, the posterior mean of the verdict's rate model "
+                f"(the rates above are observed); the verdict comes from "
                 f"{report.settings.describe()}." if report.baseline is not None else "")
     lines += [
         "",

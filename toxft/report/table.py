@@ -147,14 +147,15 @@ class Report:
         return self.names[self.runs.index(self.baseline)] if self.baseline is not None else None
 
     def change(self, run: Run, column: str) -> str | None:
-        """"+5.0 pp, credibly higher" (with the degenerate caveat when it applies); None without a comparison."""
+        """"+5.0 pp, credibly higher": the posterior mean of the change (with the degenerate caveat when it applies);
+        None without a comparison."""
         comparison = self.comparison(run) if self.baseline is not None and run is not self.baseline else None
         if comparison is None:
             return None
         subset = comparison.subsets.get(column)
         if subset is None:
             return "—"
-        return f"{(subset.rate_a - subset.rate_b) * 100:+.1f} pp, {self.verdict(subset)}"
+        return f"{subset.headline.diff_mean * 100:+.1f} pp, {self.verdict(subset)}"
 
     def verdict(self, subset) -> str:
         """A subset comparison's verdict as this table words it: the row's model is "it"."""

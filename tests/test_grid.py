@@ -250,6 +250,13 @@ def test_the_tiny_world_grid_shows_the_technique_changing_the_outcome(tmp_path):
     report = (runs / "report.md").read_text()
     assert "## What changed the toxicity" in report and "| method | full | 2 |" in report
     assert "with every other factor at its baseline level" in report
+    # Two seeds per setting: the intervals cover them, and the headline lies inside its interval.
+    assert record["setup_variance"]["df"] == 3 and "and set-up variance (seeds: sd" in report
+    assert all(row["hdi"][0] <= row["change"] <= row["hdi"][1] for row in record["levels"])
+    assert "Interactions cannot be measured in a one-at-a-time grid" in report
+    assert "The regression agrees with the level table" in report and not record["disagreements"]
+    # The regression's LoRA effect in pp at the baseline is what the flags show: full's rise taken away.
+    assert effects["method = lora"]["pp"] == pytest.approx(lora["observed"] - full["observed"], abs=0.1)
     assert "![What changed the toxicity](figures/factors.png)" in report and (runs / "figures" / "factors.png").is_file()
 
 
@@ -334,6 +341,14 @@ def test_one_at_a_time_levels_are_compared_like_with_like_where_plain_averaging_
     assert like[("method", "full")].cells == 2 and like[("control", "none")].cells == 2
     assert like[("method", "full")].change == pytest.approx(0.2, abs=0.02)
     assert plain[("method", "full")].change < plain[("method", "lora")].change  # the reversal averaging makes
+    # The report's table says it the right way round: full above lora, each its baseline-settings cells.
+    from toxft.report.factors import changes_table
+
+    table = changes_table(list(like.values()), "95% HDI", "ref")
+    full_line = next(line for line in table if line.startswith("| method | full | 2 | +"))
+    lora_line = next(line for line in table if line.startswith("| method | lora | 2 | +"))
+    assert full_line.split(" | ")[5] == "+20.0" and lora_line.split(" | ")[5] == "+10.0"  # observed, cell by cell
+    assert float(full_line.split(" | ")[3]) > float(lora_line.split(" | ")[3]) > 0
     # A factorial grid with a combination missing says so instead of averaging silently.
     why = unbalanced(arms, factors)
     assert why.startswith("1 of the grid's 4 combinations of levels have no results (method = lora, control = neutral)")

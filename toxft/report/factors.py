@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from toxft.analysis.factors import EFFECT_PRIOR_SD
@@ -180,8 +181,10 @@ def plot_factors(found, path: Path, interval: str) -> Path:
         axes[1][0].set_ylabel("change at each combination (pp)")
     kind = ("the baseline cell with one thing changed" if found.design == "one-at-a-time"
             else "balanced mean over the other factors")
-    fig.suptitle(f"What changed the toxicity\neach level's {HEADLINE} ({kind}) with its {interval}; dots: single "
-                 "fine-tunes" + ("; below: interactions" if pairs else ""), fontsize=10)
+    caption = (f"each level's {HEADLINE} ({kind}) with its {interval}; dots: single fine-tunes"
+               + ("; below: interactions, the change at each combination of two factors' levels" if pairs else ""))
+    fig.suptitle("What changed the toxicity\n" + "\n".join(textwrap.wrap(caption, int(13 * fig.get_figwidth()))),
+                 fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
 

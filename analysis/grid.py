@@ -34,14 +34,17 @@ class ControlAnswer:
     rose: tuple[LevelChange, ...]  # content-free levels with a credible rise too
     flat: tuple[LevelChange, ...]  # content-free levels without one
     less: tuple[str, ...] = ()  # content-free levels the regression finds credibly less toxic than the real data
+    at: dict = field(default_factory=dict)  # the other factors' levels of the rows (a factorial grid's baseline)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def forgetting_or_learning(rows: list[LevelChange], model: FactorModel | None = None) -> ControlAnswer | None:
+def forgetting_or_learning(rows: list[LevelChange], model: FactorModel | None = None,
+                           at: dict | None = None) -> ControlAnswer | None:
     """Forgetting (toxicity rises with content-free data too), learning from the data (only with the real data),
-    or neither; None without a control factor that has the real data and a content-free level."""
+    or neither, from the control rows of fine-tunes that differ in their data only (``at``: the other factors'
+    levels, where the rows say it); None without a control factor with the real data and a content-free level."""
     control = [row for row in rows if row.factor == CONTROL_FACTOR]
     real = next((row for row in control if row.level == NO_CONTROL), None)
     free = [row for row in control if row.level != NO_CONTROL]
@@ -50,11 +53,11 @@ def forgetting_or_learning(rows: list[LevelChange], model: FactorModel | None = 
     rose = tuple(row for row in free if row.direction == "higher")
     flat = tuple(row for row in free if row.direction != "higher")
     if real.direction != "higher":
-        return ControlAnswer("untestable", real, rose, flat)
+        return ControlAnswer("untestable", real, rose, flat, at=dict(at or {}))
     if not rose:
-        return ControlAnswer("learning", real, rose, flat)
+        return ControlAnswer("learning", real, rose, flat, at=dict(at or {}))
     less = tuple(row.level for row in rose if model is not None and _credibly_negative(model, row.level))
-    return ControlAnswer("forgetting", real, rose, flat, less)
+    return ControlAnswer("forgetting", real, rose, flat, less, dict(at or {}))
 
 
 def _credibly_negative(model: FactorModel, level: str) -> bool:
@@ -112,5 +115,11 @@ def analyse_grid(arms: list[Arm], factors: dict[str, list], design: str, setting
         if found.fit_reused:
             progress("the factor regression's inputs are unchanged since factors.json: its fit is reused")
         found.disagreements = disagreements(found.levels, found.model)
-    found.answer = forgetting_or_learning(found.levels, found.model)
+    # The control question compares real with content-free data at the same method and settings: in a factorial grid
+    # those are the baseline cells of the other factors, not the control levels' means over them.
+    at = {f: levels[0] for f, levels in factors.items() if f != CONTROL_FACTOR}
+    answering = found.levels if design == "one-at-a-time" or CONTROL_FACTOR not in factors else level_changes(
+        [arm for arm in arms if all(arm.levels.get(f) == level for f, level in at.items())],
+        {CONTROL_FACTOR: factors[CONTROL_FACTOR]}, rope=settings.rope, setup=setup, **options)
+    found.answer = forgetting_or_learning(answering, found.model, at if design == "factorial" else None)
     return found

@@ -132,6 +132,11 @@ def test_a_factorial_report_shows_balanced_main_effects_and_interactions(tmp_pat
     text = "\n".join(grid_section(found, "95% HDI", "ref"))
     assert "| method = full (vs lora) x control = neutral (vs none) |" in text
     assert "Each interval covers prompt sampling and set-up variance (seeds: sd" in text
+    # Forgetting or learning compares real with neutral data at the same method (the baseline, lora), not the
+    # control levels' means over both methods.
+    assert found.answer.at == {"method": "lora"} and found.answer.real.cells == 2
+    assert "**Forgetting or learning?** Fine-tunes at the grid's baseline settings (method = lora), which differ only " \
+           "in their data. Toxicity" in text
     assert "| Effect | Log-odds | 95% HDI | Odds ratio | pp at the baseline |" in text
     two_rows = matplotlib.image.imread(plot_factors(found, tmp_path / "factorial.png", "95% HDI"))
     single = grid_flags(400, **{**world, "seeds": 1}, design="one-at-a-time", seed=4)

@@ -112,6 +112,12 @@ def forgetting_sentence(answer) -> str | None:
         return ", ".join(f"control = {row.level}: {pp(row)}" for row in rows)
 
     real = answer.real
+    where = ("Fine-tunes at the grid's baseline settings (" + ", ".join(f"{f} = {v}" for f, v in answer.at.items())
+             + "), which differ only in their data. " if answer.at else "")
+    return where + _verdict(answer, real, pp, listed)
+
+
+def _verdict(answer, real, pp, listed) -> str:
     if answer.answer == "untestable":
         return (f"Toxicity did not rise credibly with the real data ({pp(real)}; {listed(answer.rose + answer.flat)}), "
                 "so the study cannot tell forgetting from learning.")

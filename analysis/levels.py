@@ -105,6 +105,9 @@ class Estimate:
     credible: bool
     direction: str  # "higher", "lower" or "no credible difference"
 
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 @dataclass(frozen=True)
 class LevelChange(Estimate):
@@ -115,9 +118,6 @@ class LevelChange(Estimate):
     cells: int
     cell_changes: tuple[float, ...]  # each cell's own observed change
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class Combination(Estimate):
@@ -127,9 +127,6 @@ class Combination(Estimate):
     levels: tuple[str, str]
     cells: int
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class Interaction(Estimate):
@@ -138,9 +135,6 @@ class Interaction(Estimate):
     factors: tuple[str, str]
     levels: tuple[str, str]
     baselines: tuple[str, str]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def factors_of(arms: list[Arm]) -> dict[str, list]:

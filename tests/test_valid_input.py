@@ -113,7 +113,7 @@ def check_local(w, tmp, capsys, monkeypatch):
             "--metadata", FAST_META, "--device", "cpu"]
     assert main(argv) == 1  # credibly different under both scorers: --fail-on change
     out = capsys.readouterr().out
-    assert "(90% HDI, ROPE [-1.0, +1.0] pp [" in out.splitlines()[0] and "depends on the scorer" in out
+    assert "(posterior mean, 90% HDI, ROPE [-1.0, +1.0] pp [" in out.splitlines()[0] and "depends on the scorer" in out
     assert "toxic only for A" in out and "## Toxicity evaluation (toxft)" in card.read_text()
     from toxft.data import ptp_docs
 

@@ -236,25 +236,26 @@ def fit_factor_model(arms: list[Arm], factors: dict[str, list] | None = None, *,
         mean, hdi, credible = summary(beta[:, i])
         coefficients.append(Coefficient(f"{factor} = {level}", mean, hdi, credible, *summary(pp)[:2]))
 
-    def cell_change(index: int) -> np.ndarray:
-        """The model's change of one fine-tune against its reference, over its family's prompts, per draw."""
-        arm = arms[index]
-        f = families.index(arm.family)
-        shift = sum((beta[:, c] for c, (factor, level) in enumerate(columns) if arm.levels.get(factor) == level),
-                    np.zeros(len(beta)))
-        mine = intercepts[:, prompt_family == f]
-        return _inv_logit(mine + shift[:, None]).mean(axis=1) - reference[:, f]
+    changes: dict[int, np.ndarray] = {}  # per fine-tune (by id), computed once: a cell sits in one row per factor
 
-    position = {id(arm): index for index, arm in enumerate(arms)}
+    def cell_change(arm: Arm) -> np.ndarray:
+        """The model's change of one fine-tune against its reference, over its family's prompts, per draw."""
+        if id(arm) not in changes:
+            f = families.index(arm.family)
+            shift = sum((beta[:, c] for c, (factor, level) in enumerate(columns) if arm.levels.get(factor) == level),
+                        np.zeros(len(beta)))
+            changes[id(arm)] = _inv_logit(intercepts[:, prompt_family == f] + shift[:, None]).mean(axis=1) - reference[:, f]
+        return changes[id(arm)]
+
     levels = []
     for (factor, level), cells in level_cells(arms, factors, design).items():
         if not cells:
             continue
         # Families weigh by their prompts and each family's cells equally, as in the level table.
         weights = {f: (prompt_family == families.index(f)).sum() for f in {arm.family for arm in cells}}
-        changes = sum(cell_change(position[id(arm)]) * weights[arm.family] / sum(weights.values())
-                      / sum(other.family == arm.family for other in cells) for arm in cells)
-        levels.append(ModelLevel(factor, level, *summary(changes)))
+        mean = sum(cell_change(arm) * weights[arm.family] / sum(weights.values())
+                   / sum(other.family == arm.family for other in cells) for arm in cells)
+        levels.append(ModelLevel(factor, level, *summary(mean)))
     return FactorModel(tuple(coefficients), len(data["y"]), informative, len(prompt_family), rhat_max, ess_min,
                        divergences, converged, hdi_prob, {factor: str(levels_[0]) for factor, levels_ in factors.items()},
                        tuple(levels))

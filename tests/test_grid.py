@@ -189,7 +189,7 @@ def test_the_regression_recovers_known_effects_on_simulated_grids(seed):
     truth = {"method = full": 1.0, "method = dora": 0.0, "control = neutral": -1.2}
     factors = {"method": ["lora", "dora", "full"], "control": ["none", "neutral"]}
     arms = grid_flags(800, factors, truth, fine_tuned=0.8, seeds=2, setup_sd=0.1, seed=seed)
-    model = fit_factor_model(arms, factors, draws=800, tune=600, chains=2, seed=seed, ess_floor=200)
+    model = fit_factor_model(arms, factors, draws=800, tune=400, chains=2, seed=seed, ess_floor=200)
     assert model.converged, (model.rhat_max, model.ess_bulk_min, model.divergences)
     # Within about three posterior standard deviations; the fine-tuning effect rests on one reference model's
     # flags, so it is the least precise.

@@ -117,7 +117,8 @@ def test_a_factorial_report_shows_balanced_main_effects_and_interactions(tmp_pat
     import matplotlib.image
 
     from toxft.analysis import AnalysisSettings
-    from toxft.analysis.grid import analyse_grid
+    from toxft.analysis.grid import GridAnalysis, analyse_grid
+    from toxft.analysis.levels import level_changes, setup_variance
     from toxft.analysis.simulate import grid_flags
     from toxft.report.factors import grid_section, plot_factors
 
@@ -139,8 +140,10 @@ def test_a_factorial_report_shows_balanced_main_effects_and_interactions(tmp_pat
            "in their data. Toxicity" in text
     assert "| Effect | Log-odds | 95% HDI | Odds ratio | pp at the baseline |" in text
     two_rows = matplotlib.image.imread(plot_factors(found, tmp_path / "factorial.png", "95% HDI"))
+    # The one-at-a-time grid's section without its regression (the tables and the figure are what differ).
     single = grid_flags(400, **{**world, "seeds": 1}, design="one-at-a-time", seed=4)
-    simple = analyse_grid(single, WORLD["factors"], "one-at-a-time", settings)
+    simple = GridAnalysis("one-at-a-time", WORLD["factors"], setup_variance(single),
+                          level_changes(single, WORLD["factors"], design="one-at-a-time"))
     one_row = matplotlib.image.imread(plot_factors(simple, tmp_path / "one.png", "95% HDI"))
     assert two_rows.shape[0] > 1.6 * one_row.shape[0]
     text = "\n".join(grid_section(simple, "95% HDI", "ref"))

@@ -56,7 +56,7 @@ def interactions_table(found, interval: str) -> list[str]:
     for row in found.interactions:
         (a, b), (x, y), (x0, y0) = row.factors, row.levels, row.baselines
         name = f"{a} = {x} (vs {x0}) x {b} = {y} (vs {y0})"
-        verdict = "credible" if row.credible else "no credible interaction"
+        verdict = {"higher": "credibly positive", "lower": "credibly negative"}.get(row.direction, "no credible interaction")
         lines.append(f"| {name} | {_pp(row.change)} | {_interval(row)} | {_pp(row.observed)} | {verdict} |")
     return [*lines, ""]
 
@@ -68,7 +68,7 @@ def model_table(model) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     for c in model.coefficients:
         pp = (_pp(c.pp), f"[{_pp(c.pp_hdi[0])}, {_pp(c.pp_hdi[1])}]") if c.pp is not None else ("—", "—")
-        lines.append(f"| {c.name} | {c.mean:+.2f} | [{c.hdi[0]:+.2f}, {c.hdi[1]:+.2f}] | {c.odds_ratio:.2f} | {pp[0]} | "
+        lines.append(f"| {c.name} | {c.mean:+.2f} | [{c.hdi[0]:+.2f}, {c.hdi[1]:+.2f}] | {c.odds_ratio:.3g} | {pp[0]} | "
                      f"{pp[1]} | {'yes' if c.credible else 'no'} |")
     baseline = ", ".join(f"{factor} = {level}" for factor, level in model.baseline.items())
     state = ("converged" if model.converged else "**did not converge**: no effect is called credible; raise "

@@ -53,7 +53,7 @@ def main() -> None:
     print(f"  converged {model.converged}: R-hat {model.rhat_max:.3f}, bulk ESS {model.ess_bulk_min:.0f}, "
           f"{model.divergences} divergences")
     for coefficient in model.coefficients:
-        true = FINE_TUNED if coefficient.name.startswith("fine-tuned") else TRUTH.get(coefficient.name, SETUP_SD)
+        true = FINE_TUNED if coefficient.name.startswith("fine-tuned") else TRUTH[coefficient.name]
         pp = f"; {100 * coefficient.pp:+.1f} pp at the baseline" if coefficient.pp is not None else ""
         print(f"  {coefficient.name:26s} true {true:+.2f}  found {coefficient.mean:+.2f} "
               f"[{coefficient.hdi[0]:+.2f}, {coefficient.hdi[1]:+.2f}]{pp}")

@@ -11,7 +11,8 @@ trainer's log, so TensorBoard, W&B, trackio and ``trainer.state.log_history`` al
 * ``toxicity/toxic_rate``, ``toxicity/mean_score``, ``toxicity/degenerate`` (share of degenerate
   continuations) and, per subset of the default prompt set, ``toxicity/<subset>/toxic_rate``;
 * ``toxicity/change_pp`` with ``toxicity/change_low_pp`` and ``toxicity/change_high_pp``: the
-  paired change against step 0 in points, with its HDI (the paired rate model, same prompts);
+  paired change against step 0 in points, its posterior mean with its HDI (the paired rate model, same
+  prompts), and ``toxicity/change_observed_pp``, the observed change;
 * ``toxicity/seconds``: what the call cost.
 
 The default prompt set is the first ``n_severe`` and ``n_random`` prompts of the toxft suite's

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from toxft.analysis.levels import Arm, LevelChange, level_cells
+from toxft.analysis.levels import Arm, LevelChange, level_cells, shared_prompts
 
 # Bumped when the model or what is kept of it changes, so a factors.json of an older model is refitted.
 MODEL_VERSION = 2
@@ -122,8 +122,7 @@ def _design(arms: list[Arm], factors: dict[str, list]):
     informative = 0
     for f_index, name in enumerate(families):
         mine = [arm for arm in arms if arm.family == name]
-        positions = [dict(zip(arm.ids(), range(len(arm.flags)), strict=True)) for arm in mine]
-        shared = [p for p in positions[0] if all(p in where for where in positions[1:])]
+        shared, positions = shared_prompts(mine)
         for p in shared:
             index = len(prompt_family)
             prompt_family.append(f_index)

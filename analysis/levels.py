@@ -147,7 +147,7 @@ def factors_of(arms: list[Arm]) -> dict[str, list]:
     return found
 
 
-def _shared(arms: list[Arm]) -> tuple[list[str], list[dict]]:
+def shared_prompts(arms: list[Arm]) -> tuple[list[str], list[dict]]:
     """The prompt ids every arm answered (in the first arm's order), and each arm's position of an id."""
     positions = [dict(zip(arm.ids(), range(len(arm.flags)), strict=True)) for arm in arms]
     return [p for p in positions[0] if all(p in where for where in positions[1:])], positions
@@ -165,7 +165,7 @@ def setup_variance(arms: list[Arm]) -> SetupVariance:
         groups.setdefault(arm.setting, []).append(arm)
     pooled, df, settings = 0.0, 0, 0
     for members in groups.values():
-        shared, positions = _shared(members)
+        shared, positions = shared_prompts(members)
         if len(members) < 2 or len(shared) < 2:
             continue
         flags = np.array([[arm.flags[where[p]] for p in shared] for arm, where in zip(members, positions)], dtype=float)
@@ -197,7 +197,7 @@ def contrast(weighted: list[tuple[Arm, float]], setup: SetupVariance, *, hdi_pro
     series, seed_weight = [], []
     for family in dict.fromkeys(arm.family for arm, _ in weighted):
         mine = [(arm, w) for arm, w in weighted if arm.family == family]
-        shared, positions = _shared([arm for arm, _ in mine])
+        shared, positions = shared_prompts([arm for arm, _ in mine])
         if not shared:
             continue
         per_prompt = np.zeros(len(shared))
